@@ -1,0 +1,194 @@
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"mailout/delivery"
+	"mailout/message"
+	"mailout/profiles"
+)
+
+// outgoing is a composed message with its envelope and where it goes.
+type outgoing struct {
+	msg       message.Message
+	env       message.Envelope
+	messageID string
+	profile   *profiles.Profile
+	fromStdin bool
+}
+
+// chooseProfile applies SPEC.md's profile choice; --server, --mx and
+// --dry-run work without any configuration.
+func (r *runner) chooseProfile(cfg *profiles.Config, del deliveryOptions, sender string, dryRun bool) (*profiles.Profile, error) {
+	if del.server != "" {
+		return nil, nil
+	}
+	if cfg == nil || len(cfg.Profiles) == 0 {
+		if del.mx || dryRun {
+			return nil, nil
+		}
+		if cfg != nil && cfg.Path != "" {
+			return nil, hinted(withCode(exitConfig, fmt.Errorf("%s defines no profile", cfg.Path)), "add a [profiles.NAME] table, or use --server HOST")
+		}
+		return nil, hinted(withCode(exitConfig, errors.New("no configuration file found")),
+			"create ~/.config/mailout/config.toml with a [profiles.NAME] table, or use --server HOST, --mx or --dry-run")
+	}
+	p, err := cfg.Choose(del.profile, sender)
+	if err != nil && (dryRun || del.mx) && del.profile == "" {
+		return nil, nil
+	}
+	return p, err
+}
+
+// defaultFrom is the profile's from, else its username when that is an
+// address, else LOGIN@FQDN from the passwd entry (never $USER, which cron
+// leaves unset).
+func (r *runner) defaultFrom(p *profiles.Profile) (*mail.Address, error) {
+	if p != nil && p.From != "" {
+		return message.ParseAddress(p.From)
+	}
+	if p != nil && strings.Contains(p.Username, "@") {
+		if a, err := message.ParseAddress(p.Username); err == nil {
+			return a, nil
+		}
+	}
+	login, err := r.env.LoginName()
+	if err != nil || login == "" {
+		login = "root"
+	}
+	return message.ParseAddress(login + "@" + r.env.Hostname())
+}
+
+// compose turns a draft into a message and an envelope.
+func (r *runner) compose(d *draft, p *profiles.Profile) (*outgoing, error) {
+	from := d.from
+	if from == nil {
+		var err error
+		if from, err = r.defaultFrom(p); err != nil {
+			return nil, err
+		}
+	}
+	var rcpts []string
+	seen := map[string]bool{}
+	for _, list := range [][]*mail.Address{d.to, d.cc, d.bcc} {
+		for _, a := range list {
+			k := strings.ToLower(a.Address)
+			if !seen[k] {
+				seen[k] = true
+				rcpts = append(rcpts, a.Address)
+			}
+		}
+	}
+	if len(rcpts) == 0 {
+		return nil, usageErrorf("no recipients: name at least one address")
+	}
+	now := r.env.Now()
+	id, err := message.NewMessageID(r.env.Rand, now, message.Domain(from.Address))
+	if err != nil {
+		return nil, err
+	}
+	m, err := message.New(message.Spec{
+		From: from, To: d.to, Cc: d.cc, ReplyTo: d.replyTo, Subject: d.subject,
+		Date: now, MessageID: id, Headers: d.headers, Text: d.text, HTML: d.html, Parts: d.parts,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &outgoing{msg: m, env: message.Envelope{From: from.Address, To: rcpts}, messageID: id, profile: p, fromStdin: d.fromStdin}, nil
+}
+
+func (r *runner) dispatch(ctx context.Context, cfg *profiles.Config, d *draft, del deliveryOptions, dryRun bool, out *jsonOutput) error {
+	sender := ""
+	if d.from != nil {
+		sender = d.from.Address
+	}
+	p, err := r.chooseProfile(cfg, del, sender, dryRun)
+	if err != nil {
+		return err
+	}
+	og, err := r.compose(d, p)
+	if err != nil {
+		return err
+	}
+	out.messageID = og.messageID
+	if p != nil {
+		out.profile = p.Name
+	}
+	if dryRun {
+		return r.printDry(og)
+	}
+	return r.deliverOutgoing(ctx, cfg, og, del, out)
+}
+
+func (r *runner) printDry(og *outgoing) error {
+	if _, err := og.msg.WriteTo(r.env.Stdout); err != nil {
+		return withCode(exitIOErr, fmt.Errorf("write message: %w", err))
+	}
+	fmt.Fprintf(r.env.Stderr, "MAIL FROM:<%s>\n", og.env.From)
+	for _, rc := range og.env.To {
+		fmt.Fprintf(r.env.Stderr, "RCPT TO:<%s>\n", rc)
+	}
+	return nil
+}
+
+// deliverOutgoing hands the message to its transport and deals with the
+// outcome: --json, dead.letter for piped bodies.
+func (r *runner) deliverOutgoing(ctx context.Context, cfg *profiles.Config, og *outgoing, del deliveryOptions, out *jsonOutput) error {
+	tr, name, err := r.transport(cfg, og.profile, del)
+	if err != nil {
+		return err
+	}
+	out.transport = name
+	res, err := tr.Deliver(ctx, og.env, og.msg)
+	out.result = res
+	if err == nil {
+		return nil
+	}
+	if og.fromStdin {
+		if path, derr := r.saveDeadLetter(og); derr == nil {
+			return fmt.Errorf("%w; message saved to %s", err, path)
+		} else {
+			return fmt.Errorf("%w; could not save the message: %v", err, derr)
+		}
+	}
+	return err
+}
+
+// stateDir is $XDG_STATE_HOME/mailout, else ~/.local/state/mailout.
+func (r *runner) stateDir() string {
+	if d := r.env.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "mailout")
+	}
+	home := r.env.Getenv("HOME")
+	if home == "" {
+		home = "/"
+	}
+	return filepath.Join(home, ".local", "state", "mailout")
+}
+
+// saveDeadLetter appends the message to dead.letter (mbox), so a piped
+// body that could not be sent is never lost.
+func (r *runner) saveDeadLetter(og *outgoing) (string, error) {
+	dir := r.stateDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "dead.letter")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", err
+	}
+	if err := message.WriteMbox(f, og.env.From, r.env.Now(), og.msg); err != nil {
+		f.Close()
+		return "", err
+	}
+	return path, f.Close()
+}
+
+var _ delivery.Transport = (*delivery.Relay)(nil)

@@ -1,0 +1,164 @@
+// Package cmd is mailout's command layer: flags, argv[0] dispatch, the
+// injected Env, the exit-code table and output formats. Commands are thin:
+// they parse, call the domain packages and map errors to exit codes.
+package cmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"mailout/profiles"
+)
+
+// Version is set at build time with -ldflags "-X mailout/cmd.Version=...".
+var Version = ""
+
+// runner is the state of one invocation: the Env and what was loaded
+// lazily from it.
+type runner struct {
+	env      *Env
+	execArgs []string // exec's COMMAND part, cut off before flag parsing
+	hasExec  bool
+	cfg      *profiles.Config
+	cfgErr   error
+	cfgDone  bool
+}
+
+// Main runs mailout with argv and returns the exit status.
+func Main(args []string, env *Env) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	r := &runner{env: env}
+	if len(args) == 0 {
+		args = []string{"mailout"}
+	}
+	var err error
+	switch prog := filepath.Base(args[0]); {
+	case prog == "sendmail" || strings.HasPrefix(prog, "sendmail."):
+		err = r.runSendmail(ctx, args[1:])
+	case len(args) > 1 && args[1] == "sendmail":
+		err = r.runSendmail(ctx, args[2:])
+	case prog == "mailq":
+		err = r.runApp(ctx, []string{"mailout", "queue", "list"})
+	default:
+		err = r.runApp(ctx, args)
+	}
+	return r.report(err)
+}
+
+// report prints the one error line (and a hint) and returns the code.
+func (r *runner) report(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var s silentError
+	if errors.As(err, &s) {
+		return s.code
+	}
+	fmt.Fprintf(r.env.Stderr, "mailout: %s\n", oneLine(err.Error()))
+	var ce *codeError
+	if errors.As(err, &ce) && ce.hint != "" {
+		fmt.Fprintf(r.env.Stderr, "mailout: hint: %s\n", ce.hint)
+	}
+	return exitCode(err)
+}
+
+// silentError carries an exit status whose message was already printed.
+type silentError struct{ code int }
+
+func (s silentError) Error() string { return fmt.Sprintf("exit %d", s.code) }
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+func (r *runner) runApp(ctx context.Context, args []string) error {
+	app := r.newApp()
+	args, tail, hasTail := arrange(app, args)
+	r.execArgs, r.hasExec = tail, hasTail
+	return app.RunContext(ctx, args)
+}
+
+func (r *runner) newApp() *cli.App {
+	// urfave/cli spells --version -v by default; -v is --verbose here.
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version, commit and Go version"}
+	app := &cli.App{
+		Name:                      "mailout",
+		Usage:                     "send mail from scripts, cron and the command line",
+		UsageText:                 "mailout [flags] RECIPIENT...\nmailout COMMAND [flags] [args]",
+		Version:                   versionString(),
+		Reader:                    r.env.Stdin,
+		Writer:                    r.env.Stdout,
+		ErrWriter:                 r.env.Stderr,
+		HideHelpCommand:           true,
+		DisableSliceFlagSeparator: true,
+		Suggest:                   true,
+		ExitErrHandler:            func(*cli.Context, error) {},
+		OnUsageError:              onUsageError,
+		Flags:                     append(globalFlags(), sendFlags()...),
+		Action:                    r.sendAction,
+		Commands:                  r.commands(),
+	}
+	for _, c := range app.Commands {
+		prepare(c)
+	}
+	return app
+}
+
+// prepare gives every command the global flags and one-line usage errors.
+func prepare(c *cli.Command) {
+	c.Flags = append(c.Flags, globalFlags()...)
+	c.OnUsageError = onUsageError
+	for _, s := range c.Subcommands {
+		prepare(s)
+	}
+}
+
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	msg := strings.TrimPrefix(err.Error(), "flag provided but not defined: ")
+	if msg != err.Error() {
+		return &codeError{code: exitUsage, err: fmt.Errorf("unknown flag %s", msg), hint: "see 'mailout " + c.Command.FullName() + " --help'"}
+	}
+	return &codeError{code: exitUsage, err: err, hint: "see 'mailout --help'"}
+}
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "config `FILE` (default: $MAILOUT_CONFIG, ~/.config/mailout/config.toml, /etc/mailout/config.toml)"},
+		&cli.StringFlag{Name: "profile", Aliases: []string{"P"}, EnvVars: []string{"MAILOUT_PROFILE"}, Usage: "profile `NAME` to send with"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "show the SMTP conversation on stderr (secrets redacted)"},
+		&cli.BoolFlag{Name: "json", Usage: "print one JSON object per message on stdout"},
+	}
+}
+
+func (r *runner) commands() []*cli.Command {
+	return []*cli.Command{
+		r.newSendCommand(),
+	}
+}
+
+// config loads the configuration file once per run.
+func (r *runner) config(c *cli.Context) (*profiles.Config, error) {
+	if !r.cfgDone {
+		r.cfgDone = true
+		path, err := profiles.Locate(c.String("config"), r.env.Getenv)
+		if err == nil {
+			r.cfg, err = profiles.Load(path)
+		}
+		r.cfgErr = err
+	}
+	return r.cfg, r.cfgErr
+}
+
+func versionString() string {
+	return buildVersion()
+}
+

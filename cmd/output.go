@@ -1,0 +1,74 @@
+package cmd
+
+import (
+	"encoding/json"
+	"io"
+
+	"mailout/delivery"
+)
+
+// jsonOutput collects what --json prints: one object per message, also
+// when it failed before a message existed.
+type jsonOutput struct {
+	enabled   bool
+	w         io.Writer
+	status    string
+	messageID string
+	queueID   string
+	profile   string
+	transport string
+	result    *delivery.Result
+	row       int
+}
+
+type jsonRecipient struct {
+	Address string `json:"address"`
+	Status  string `json:"status"`
+	Host    string `json:"host,omitempty"`
+	Reply   string `json:"reply,omitempty"`
+}
+
+type jsonObject struct {
+	Status     string          `json:"status"`
+	MessageID  string          `json:"message_id,omitempty"`
+	QueueID    string          `json:"queue_id,omitempty"`
+	Profile    string          `json:"profile,omitempty"`
+	Transport  string          `json:"transport,omitempty"`
+	Recipients []jsonRecipient `json:"recipients"`
+	ExitCode   int             `json:"exit_code"`
+	Error      string          `json:"error,omitempty"`
+	Row        int             `json:"row,omitempty"`
+}
+
+func (o *jsonOutput) object(err error) jsonObject {
+	obj := jsonObject{Status: o.status, MessageID: o.messageID, QueueID: o.queueID, Profile: o.profile,
+		Transport: o.transport, Recipients: []jsonRecipient{}, ExitCode: exitCode(err), Row: o.row}
+	if o.result != nil {
+		for _, rr := range o.result.Recipients {
+			obj.Recipients = append(obj.Recipients, jsonRecipient{Address: rr.Address, Status: string(rr.Status), Host: rr.Host, Reply: rr.Reply})
+		}
+	}
+	if err != nil {
+		obj.Error = oneLine(err.Error())
+	}
+	if obj.Status == "" {
+		switch {
+		case o.queueID != "":
+			obj.Status = "queued"
+		case err != nil:
+			obj.Status = "failed"
+		default:
+			obj.Status = "sent"
+		}
+	}
+	return obj
+}
+
+// finish prints the object when --json is on.
+func (o *jsonOutput) finish(err error) {
+	if !o.enabled {
+		return
+	}
+	b, _ := json.Marshal(o.object(err))
+	o.w.Write(append(b, '\n'))
+}

@@ -1,0 +1,382 @@
+package cmd_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"encoding/base64"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"mailout/cmd"
+	"mailout/internal/smtptest"
+)
+
+func TestMain(m *testing.M) {
+	run := func() { os.Exit(cmd.Main(os.Args, cmd.SystemEnv())) }
+	testscript.Main(m, map[string]func(){"mailout": run, "sendmail": run, "mailq": run})
+}
+
+// TestScript runs the end-to-end scripts in testdata/script: the real
+// binary against real SMTP servers on loopback.
+func TestScript(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("HOME", e.WorkDir+"/home")
+			e.Setenv("XDG_CONFIG_HOME", e.WorkDir+"/home/.config")
+			e.Setenv("XDG_STATE_HOME", e.WorkDir+"/home/.local/state")
+			e.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
+			e.Setenv("MAILOUT_CONFIG", "")
+			st := &scriptState{servers: map[string]*scriptServer{}}
+			e.Values[stateKey{}] = st
+			e.Defer(st.closeAll)
+			return os.MkdirAll(e.WorkDir+"/home", 0o700)
+		},
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){
+			"smtpd":    cmdSMTPD,
+			"smtpd-up": cmdSMTPDUp,
+			"mailbox":  cmdMailbox,
+			"fetch":    cmdFetch,
+			"decode":   cmdDecode,
+			"genfile":  cmdGenfile,
+			"checksum": cmdChecksum,
+		},
+	})
+}
+
+type stateKey struct{}
+
+type scriptServer struct {
+	opts smtptest.Options
+	srv  *smtptest.Server
+}
+
+type scriptState struct {
+	mu      sync.Mutex
+	servers map[string]*scriptServer
+}
+
+func (s *scriptState) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ss := range s.servers {
+		if ss.srv != nil {
+			ss.srv.Close()
+		}
+	}
+}
+
+func state(ts *testscript.TestScript) *scriptState { return ts.Value(stateKey{}).(*scriptState) }
+
+// smtpd NAME [starttls] [tls] [auth=USER:PASS] [mechs=A,B] [insecureauth]
+// [noauth] [reject=ADDR:CODE] [greeting=CODE] [mail=CODE] [data=CODE]
+// [drop] [utf8] [brokentls] [hang] [discard] [down] [addr=IP:PORT]
+// starts a test SMTP server and sets NAME_HOST, NAME_PORT, NAME_ADDR and
+// NAME_CA. With "down" it only reserves the address (see smtpd-up).
+func cmdSMTPD(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: smtpd NAME [options]")
+	}
+	name := args[0]
+	var o smtptest.Options
+	down := false
+	for _, a := range args[1:] {
+		k, v, _ := strings.Cut(a, "=")
+		switch k {
+		case "starttls":
+			o.STARTTLS = true
+		case "tls":
+			o.ImplicitTLS = true
+		case "brokentls":
+			o.BrokenTLS = true
+		case "auth":
+			u, p, _ := strings.Cut(v, ":")
+			if o.Users == nil {
+				o.Users = map[string]string{}
+			}
+			o.Users[u] = p
+		case "mechs":
+			o.Mechanisms = strings.Split(v, ",")
+		case "insecureauth":
+			o.AllowInsecureAuth = true
+		case "noauth":
+			o.NoAuthAdvertised = true
+		case "reject":
+			addr, code, _ := strings.Cut(v, ":")
+			if o.RcptReplies == nil {
+				o.RcptReplies = map[string]smtptest.Reply{}
+			}
+			o.RcptReplies[addr] = smtptest.Reply{Code: atoi(ts, code)}
+		case "greeting":
+			o.Greeting = &smtptest.Reply{Code: atoi(ts, v)}
+		case "mail":
+			o.MailReply = &smtptest.Reply{Code: atoi(ts, v)}
+		case "data":
+			o.DataReply = &smtptest.Reply{Code: atoi(ts, v)}
+		case "drop":
+			o.DropInData = true
+		case "utf8":
+			o.SMTPUTF8 = true
+		case "hang":
+			o.Hang = true
+		case "discard":
+			o.DiscardData = true
+		case "down":
+			down = true
+		case "addr":
+			o.Addr = v
+		default:
+			ts.Fatalf("smtpd: unknown option %q", a)
+		}
+	}
+	ss := &scriptServer{opts: o}
+	if down {
+		host := "127.0.0.1"
+		if o.Addr != "" {
+			host, _, _ = strings.Cut(o.Addr, ":")
+		}
+		addr, err := smtptest.FreeAddrOn(host)
+		ts.Check(err)
+		ss.opts.Addr = addr
+		setServerEnv(ts, name, addr, "")
+	} else {
+		srv, err := smtptest.New(o)
+		ts.Check(err)
+		ss.srv = srv
+		setServerEnv(ts, name, srv.Addr(), srv.CAFile())
+	}
+	st := state(ts)
+	st.mu.Lock()
+	st.servers[name] = ss
+	st.mu.Unlock()
+}
+
+func setServerEnv(ts *testscript.TestScript, name, addr, ca string) {
+	host, port, _ := strings.Cut(addr, ":")
+	ts.Setenv(name+"_HOST", host)
+	ts.Setenv(name+"_PORT", port)
+	ts.Setenv(name+"_ADDR", addr)
+	ts.Setenv(name+"_CA", ca)
+}
+
+// smtpd-up NAME starts a server reserved with "down".
+func cmdSMTPDUp(ts *testscript.TestScript, neg bool, args []string) {
+	ss := server(ts, args)
+	if ss.srv != nil {
+		ts.Fatalf("smtpd-up: %s is already up", args[0])
+	}
+	srv, err := smtptest.New(ss.opts)
+	ts.Check(err)
+	ss.srv = srv
+	setServerEnv(ts, args[0], srv.Addr(), srv.CAFile())
+}
+
+func server(ts *testscript.TestScript, args []string) *scriptServer {
+	if len(args) < 1 {
+		ts.Fatalf("missing server name")
+	}
+	st := state(ts)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	ss, ok := st.servers[args[0]]
+	if !ok {
+		ts.Fatalf("no server %q", args[0])
+	}
+	return ss
+}
+
+// mailbox NAME N asserts that NAME received exactly N messages.
+func cmdMailbox(ts *testscript.TestScript, neg bool, args []string) {
+	ss := server(ts, args)
+	want := atoi(ts, args[1])
+	if ss.srv == nil {
+		ts.Fatalf("server %s is down", args[0])
+	}
+	var got []smtptest.Message
+	if want > 0 {
+		got, _ = ss.srv.Wait(want, 10*time.Second)
+	}
+	got = ss.srv.Messages()
+	if (len(got) == want) == neg {
+		ts.Fatalf("%s has %d messages, want %s%d", args[0], len(got), map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// fetch NAME I FILE writes message I (from 0) to FILE and its envelope and
+// session facts to FILE.env.
+func cmdFetch(ts *testscript.TestScript, neg bool, args []string) {
+	ss := server(ts, args)
+	i := atoi(ts, args[1])
+	msgs, err := ss.srv.Wait(i+1, 10*time.Second)
+	if err != nil {
+		ts.Fatalf("fetch: %v", err)
+	}
+	m := msgs[i]
+	ts.Check(os.WriteFile(ts.MkAbs(args[2]), m.Data, 0o644))
+	var b strings.Builder
+	fmt.Fprintf(&b, "from: <%s>\n", m.From)
+	for _, t := range m.To {
+		fmt.Fprintf(&b, "to: <%s>\n", t)
+	}
+	fmt.Fprintf(&b, "tls: %v\nauth: %s %s\nhelo: %s\nsize: %d\nbody: %s\nutf8: %v\n", m.TLS, m.AuthMech, m.AuthUser, m.Helo, m.Size, m.Body, m.UTF8)
+	ts.Check(os.WriteFile(ts.MkAbs(args[2]+".env"), []byte(b.String()), 0o644))
+}
+
+// decode IN OUT writes a readable form of a MIME message: decoded headers,
+// then each leaf part's type, file name and decoded text, or the SHA-256
+// and size of binary content.
+func cmdDecode(ts *testscript.TestScript, neg bool, args []string) {
+	raw, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	ts.Check(err)
+	var b strings.Builder
+	dec := new(mime.WordDecoder)
+	for _, k := range sortedKeys(m.Header) {
+		for _, v := range m.Header[k] {
+			d, err := dec.DecodeHeader(v)
+			if err != nil {
+				d = v
+			}
+			fmt.Fprintf(&b, "%s: %s\n", k, d)
+		}
+	}
+	ts.Check(decodePart(&b, textproto(m.Header), m.Body))
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(b.String()), 0o644))
+}
+
+type header map[string][]string
+
+func (h header) get(k string) string {
+	if v := h[k]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func textproto(h mail.Header) header { return header(h) }
+
+func decodePart(b *strings.Builder, h header, body io.Reader) error {
+	ct := h.get("Content-Type")
+	if ct == "" {
+		ct = "text/plain"
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return fmt.Errorf("content-type %q: %v", ct, err)
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		fmt.Fprintf(b, "=== %s\n", mt)
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			p, err := mr.NextRawPart()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := decodePart(b, header(p.Header), p); err != nil {
+				return err
+			}
+		}
+	}
+	var r io.Reader = body
+	switch strings.ToLower(h.get("Content-Transfer-Encoding")) {
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, body)
+	case "quoted-printable":
+		r = quotedprintable.NewReader(body)
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(b, "--- %s", mt)
+	if _, dp, err := mime.ParseMediaType(h.get("Content-Disposition")); err == nil {
+		if fn := dp["filename"]; fn != "" {
+			fmt.Fprintf(b, " filename=%q", fn)
+		}
+	}
+	if cid := h.get("Content-Id"); cid != "" {
+		fmt.Fprintf(b, " cid=%s", cid)
+	}
+	fmt.Fprintf(b, " encoding=%s\n", h.get("Content-Transfer-Encoding"))
+	if strings.HasPrefix(mt, "text/") {
+		b.Write(data)
+		if len(data) > 0 && data[len(data)-1] != '\n' {
+			b.WriteString("\n")
+		}
+		return nil
+	}
+	sum := sha256.Sum256(data)
+	fmt.Fprintf(b, "sha256 %s size %d\n", hex.EncodeToString(sum[:]), len(data))
+	return nil
+}
+
+func sortedKeys(h mail.Header) []string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j-1] > keys[j]; j-- {
+			keys[j-1], keys[j] = keys[j], keys[j-1]
+		}
+	}
+	return keys
+}
+
+// genfile FILE SIZE writes SIZE pseudo-random bytes (fixed seed).
+func cmdGenfile(ts *testscript.TestScript, neg bool, args []string) {
+	n := atoi(ts, args[1])
+	f, err := os.Create(ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer f.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	buf := make([]byte, 64<<10)
+	for n > 0 {
+		for i := range buf {
+			buf[i] = byte(rng.Uint32())
+		}
+		k := min(n, len(buf))
+		_, err := f.Write(buf[:k])
+		ts.Check(err)
+		n -= k
+	}
+}
+
+// checksum FILE VAR sets VAR to the hex SHA-256 of FILE.
+func cmdChecksum(ts *testscript.TestScript, neg bool, args []string) {
+	data, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	sum := sha256.Sum256(data)
+	ts.Setenv(args[1], hex.EncodeToString(sum[:]))
+}
+
+func atoi(ts *testscript.TestScript, s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		ts.Fatalf("not a number: %q", s)
+	}
+	return n
+}
+
+var _ = filepath.Join

@@ -1,0 +1,102 @@
+// Package delivery hands a message to the outside world: an SMTP relay, or
+// the recipients' MX hosts directly, optionally DKIM-signed. Every failure
+// comes back classified (see Kind), per recipient where SMTP tells us, so
+// callers can exit with the right code, queue what is pending, and name
+// what was rejected.
+package delivery
+
+import (
+	"context"
+
+	"mailout/message"
+)
+
+// Transport delivers one message to the envelope's recipients.
+//
+// Deliver returns a result for every recipient. The error is nil when all
+// were accepted; otherwise it is the *Error that decides the exit status
+// (see Worst), and the result tells which recipients got the message.
+type Transport interface {
+	Deliver(ctx context.Context, env message.Envelope, msg message.Message) (*Result, error)
+}
+
+// Status of one recipient after a delivery attempt.
+type Status string
+
+// Recipient statuses, as they appear in --json output.
+const (
+	Accepted Status = "accepted"
+	Refused  Status = "rejected"
+	Deferred Status = "deferred"
+	Queued   Status = "queued"
+)
+
+// RecipientResult is the outcome for one recipient.
+type RecipientResult struct {
+	Address string
+	Status  Status
+	Host    string // server that accepted or refused it
+	Reply   string // that server's reply, e.g. "250 2.0.0 Ok: queued as 4AB"
+	Err     error  // the *Error when not accepted
+}
+
+// Result is the outcome of one Deliver call.
+type Result struct {
+	Transport  string // "smtp" or "mx"
+	Recipients []RecipientResult
+}
+
+// Pending returns the recipients that failed temporarily: the ones a spool
+// entry must keep.
+func (r *Result) Pending() []string {
+	var out []string
+	for _, rr := range r.Recipients {
+		if rr.Status == Deferred {
+			out = append(out, rr.Address)
+		}
+	}
+	return out
+}
+
+// Accepted counts accepted recipients.
+func (r *Result) Accepted() int {
+	n := 0
+	for _, rr := range r.Recipients {
+		if rr.Status == Accepted {
+			n++
+		}
+	}
+	return n
+}
+
+// failAll marks every recipient not yet decided with err.
+func (r *Result) failAll(rcpts []string, host string, err *Error) {
+	for _, a := range rcpts {
+		r.Recipients = append(r.Recipients, RecipientResult{Address: a, Status: statusFor(err), Host: host, Reply: replyText(err), Err: err})
+	}
+}
+
+func statusFor(err *Error) Status {
+	if err.Kind == Temporary {
+		return Deferred
+	}
+	return Refused
+}
+
+func replyText(err *Error) string {
+	if err.Code == 0 {
+		return ""
+	}
+	return itoa(err.Code) + " " + err.Reply
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for n > 0 || i == len(b) {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}

@@ -1,0 +1,356 @@
+package delivery
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/wneessen/go-mail/smtp"
+
+	"mailout/message"
+)
+
+// TLSMode says how a connection is protected.
+type TLSMode string
+
+// TLS modes, as in the tls profile key and the --tls flag.
+const (
+	TLSStartTLS      TLSMode = "starttls"      // STARTTLS required, certificate verified
+	TLSImplicit      TLSMode = "tls"           // TLS from the first byte (port 465)
+	TLSOpportunistic TLSMode = "opportunistic" // STARTTLS when offered; plaintext when absent or when the handshake fails
+	TLSNone          TLSMode = "none"          // never TLS
+)
+
+// Auth holds what AUTH needs. The secret is fetched only when the server
+// offers AUTH, so a keyring is never touched by a send that needs none.
+type Auth struct {
+	Mechanism string // auto (default), plain, login, cram-md5, xoauth2, scram-sha-256, none
+	Username  string // empty: no AUTH
+	Secret    func(ctx context.Context) (string, error)
+	// AllowPlaintext permits AUTH without TLS to a non-loopback server.
+	AllowPlaintext bool
+}
+
+// dialConfig is what one SMTP connection needs.
+type dialConfig struct {
+	Addr      string // host:port to dial
+	Host      string // server name: TLS verification, AUTH
+	Helo      string
+	TLS       TLSMode
+	TLSConfig *tls.Config
+	Auth      Auth
+	Timeout   time.Duration
+	Dial      DialFunc
+	Log       *transcript
+}
+
+// conn is an established SMTP session, after EHLO, TLS and AUTH.
+type conn struct {
+	c      *smtp.Client
+	raw    net.Conn
+	host   string
+	tls    bool
+	broken bool
+	stop   func() bool
+}
+
+// open dials and brings a session up to the point where MAIL can be sent.
+func open(ctx context.Context, cfg dialConfig) (*conn, error) {
+	cn, err := openOnce(ctx, cfg, cfg.TLS)
+	var fe *fallbackError
+	if errors.As(err, &fe) {
+		cfg.Log.note("TLS handshake with %s failed (%v); retrying without TLS", cfg.Host, fe.err)
+		return openOnce(ctx, cfg, TLSNone)
+	}
+	return cn, err
+}
+
+// fallbackError marks an opportunistic STARTTLS whose handshake failed:
+// the connection is unusable, so the caller reconnects in plaintext.
+type fallbackError struct{ err error }
+
+func (e *fallbackError) Error() string { return e.err.Error() }
+
+func tlsConfig(cfg dialConfig) *tls.Config {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.TLSConfig != nil {
+		tc = cfg.TLSConfig.Clone()
+	}
+	if tc.ServerName == "" {
+		tc.ServerName = cfg.Host
+	}
+	return tc
+}
+
+func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) {
+	cfg.Log.note("connecting to %s", cfg.Addr)
+	raw, err := dial(ctx, cfg.Dial, cfg.Addr, cfg.Timeout)
+	if err != nil {
+		return nil, netError("connect", cfg.Addr, err)
+	}
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	fail := func(err error) (*conn, error) {
+		stop()
+		raw.Close()
+		return nil, err
+	}
+	var nc net.Conn = raw
+	if mode == TLSImplicit {
+		tc := tls.Client(raw, tlsConfig(cfg))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fail(netError("tls", cfg.Host, err))
+		}
+		cfg.Log.note("TLS established: %s", tlsSummary(tc.ConnectionState()))
+		nc = tc
+	}
+	c, err := smtp.NewClient(nc, cfg.Host)
+	if err != nil {
+		return fail(replyError("connect", cfg.Host, "", err))
+	}
+	if cfg.Log != nil {
+		c.SetLogger(goMailLogger{cfg.Log})
+		c.SetDebugLog(true)
+	}
+	helo := cfg.Helo
+	if helo == "" {
+		helo = "localhost"
+	}
+	if err := c.Hello(helo); err != nil {
+		return fail(replyError("ehlo", cfg.Host, "", err))
+	}
+	cn := &conn{c: c, raw: raw, host: cfg.Host, tls: mode == TLSImplicit, stop: stop}
+	offered, _ := c.Extension("STARTTLS")
+	switch {
+	case mode == TLSStartTLS && !offered:
+		c.Close()
+		return fail(&Error{Kind: Unavailable, Op: "tls", Host: cfg.Host, Err: errors.New("server does not offer STARTTLS; use --tls tls for port 465, or tls = \"opportunistic\" to allow plaintext")})
+	case (mode == TLSStartTLS || mode == TLSOpportunistic) && offered:
+		if err := c.StartTLS(tlsConfig(cfg)); err != nil {
+			c.Close()
+			if mode == TLSOpportunistic {
+				stop()
+				raw.Close()
+				return nil, &fallbackError{err: err}
+			}
+			return fail(replyErrorTLS(cfg.Host, err))
+		}
+		cn.tls = true
+		if st, err := c.GetTLSConnectionState(); err == nil {
+			cfg.Log.note("TLS established: %s", tlsSummary(*st))
+		}
+	}
+	if err := authenticate(ctx, cn, cfg); err != nil {
+		c.Close()
+		return fail(err)
+	}
+	return cn, nil
+}
+
+func replyErrorTLS(host string, err error) *Error {
+	e := replyError("starttls", host, "", err)
+	if e.Kind == Temporary && e.Code == 0 {
+		// A handshake that fails for any reason other than the network is
+		// a TLS problem a retry will not fix.
+		var ne net.Error
+		if !errors.As(err, &ne) {
+			e.Kind = Unavailable
+			e.Op = "tls"
+		}
+	}
+	return e
+}
+
+func tlsSummary(st tls.ConnectionState) string {
+	s := tls.VersionName(st.Version) + " " + tls.CipherSuiteName(st.CipherSuite)
+	if len(st.PeerCertificates) > 0 {
+		s += ", certificate " + st.PeerCertificates[0].Subject.String()
+	}
+	return s
+}
+
+func isLoopback(c net.Conn) bool {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.IsLoopback()
+	}
+	return false
+}
+
+func authenticate(ctx context.Context, cn *conn, cfg dialConfig) error {
+	a := cfg.Auth
+	mech := strings.ToLower(a.Mechanism)
+	if a.Username == "" || mech == "none" {
+		return nil
+	}
+	ok, list := cn.c.Extension("AUTH")
+	if !ok {
+		return &Error{Kind: Unavailable, Op: "auth", Host: cfg.Host, Err: errors.New("server offers no AUTH but a username is configured; set auth = \"none\" to send without it")}
+	}
+	if !cn.tls && !isLoopback(cn.raw) && !a.AllowPlaintext {
+		return &Error{Kind: Unavailable, Op: "auth", Host: cfg.Host, Err: errors.New("refusing to send credentials without TLS; use tls = \"starttls\" or \"tls\", or set allow_plaintext_auth = true")}
+	}
+	offered := map[string]bool{}
+	for _, m := range strings.Fields(strings.ToUpper(list)) {
+		offered[m] = true
+	}
+	chosen := ""
+	if mech == "" || mech == "auto" {
+		for _, m := range []string{"SCRAM-SHA-256", "PLAIN", "LOGIN"} {
+			if offered[m] {
+				chosen = m
+				break
+			}
+		}
+		if chosen == "" {
+			return &Error{Kind: Unavailable, Op: "auth", Host: cfg.Host, Err: fmt.Errorf("no supported AUTH mechanism among %q; set auth explicitly", list)}
+		}
+	} else {
+		chosen = strings.ToUpper(mech)
+		if !offered[chosen] {
+			return &Error{Kind: Unavailable, Op: "auth", Host: cfg.Host, Err: fmt.Errorf("server does not offer AUTH %s (it offers %q)", chosen, list)}
+		}
+	}
+	if a.Secret == nil {
+		return &Error{Kind: Config, Op: "auth", Err: errors.New("no password source")}
+	}
+	secret, err := a.Secret(ctx)
+	if err != nil {
+		return &Error{Kind: Config, Op: "auth", Err: err}
+	}
+	var sa smtp.Auth
+	switch chosen {
+	case "PLAIN":
+		sa = smtp.PlainAuth("", a.Username, secret, cfg.Host, true)
+	case "LOGIN":
+		sa = smtp.LoginAuth(a.Username, secret, cfg.Host, true)
+	case "CRAM-MD5":
+		sa = smtp.CRAMMD5Auth(a.Username, secret)
+	case "SCRAM-SHA-256":
+		sa = smtp.ScramSHA256Auth(a.Username, secret)
+	case "XOAUTH2":
+		sa = smtp.XOAuth2Auth(a.Username, secret)
+	default:
+		return &Error{Kind: Config, Op: "auth", Err: fmt.Errorf("unsupported auth mechanism %q", mech)}
+	}
+	if err := cn.c.Auth(sa); err != nil {
+		e := replyError("auth", cfg.Host, "", err)
+		if e.Code/100 == 5 {
+			e.Kind = AuthFailed
+		}
+		return e
+	}
+	return nil
+}
+
+// send runs one MAIL/RCPT/DATA transaction. Recipients refused at RCPT
+// are reported and the message still goes to the accepted ones.
+func (cn *conn) send(ctx context.Context, env message.Envelope, msg message.Message) ([]RecipientResult, error) {
+	res := &Result{}
+	if utf8Needed(env) {
+		if ok, _ := cn.c.Extension("SMTPUTF8"); !ok {
+			err := &Error{Kind: Unavailable, Op: "mail", Host: cn.host, Err: errors.New("an address has a non-ASCII local part and the server does not offer SMTPUTF8")}
+			res.failAll(env.To, cn.host, err)
+			return res.Recipients, err
+		}
+	}
+	if err := cn.c.Mail("<" + env.From + ">"); err != nil {
+		e := replyError("mail", cn.host, "", err)
+		cn.broken = e.Code == 0
+		res.failAll(env.To, cn.host, e)
+		return res.Recipients, e
+	}
+	var accepted []string
+	var errs []error
+	for i, rcpt := range env.To {
+		if err := cn.c.Rcpt("<" + rcpt + ">"); err != nil {
+			e := replyError("rcpt", cn.host, rcpt, err)
+			if e.Code == 0 {
+				cn.broken = true
+				res.failAll(env.To[i:], cn.host, e)
+				return res.Recipients, e
+			}
+			res.Recipients = append(res.Recipients, RecipientResult{Address: rcpt, Status: statusFor(e), Host: cn.host, Reply: replyText(e), Err: e})
+			errs = append(errs, e)
+			continue
+		}
+		accepted = append(accepted, rcpt)
+	}
+	if len(accepted) == 0 {
+		cn.c.Reset()
+		return res.Recipients, Worst(errs...)
+	}
+	w, err := cn.c.Data()
+	if err != nil {
+		e := replyError("data", cn.host, "", err)
+		cn.broken = e.Code == 0
+		res.failAll(accepted, cn.host, e)
+		return res.Recipients, Worst(append(errs, e)...)
+	}
+	if _, err := msg.WriteTo(w); err != nil {
+		cn.broken = true
+		var ie *message.InputError
+		if errors.As(err, &ie) {
+			return nil, err
+		}
+		e := netError("data", cn.host, err)
+		res.failAll(accepted, cn.host, e)
+		return res.Recipients, Worst(append(errs, e)...)
+	}
+	if err := w.Close(); err != nil {
+		e := replyError("data", cn.host, "", err)
+		cn.broken = cn.broken || e.Code == 0
+		res.failAll(accepted, cn.host, e)
+		return res.Recipients, Worst(append(errs, e)...)
+	}
+	reply := "250"
+	if dc, ok := w.(*smtp.DataCloser); ok {
+		reply = "250 " + dc.ServerResponse()
+	}
+	for _, a := range accepted {
+		res.Recipients = append(res.Recipients, RecipientResult{Address: a, Status: Accepted, Host: cn.host, Reply: reply})
+	}
+	return orderLike(env.To, res.Recipients), Worst(errs...)
+}
+
+// orderLike returns results in the envelope's recipient order.
+func orderLike(order []string, rs []RecipientResult) []RecipientResult {
+	idx := make(map[string]int, len(order))
+	for i, a := range order {
+		if _, dup := idx[a]; !dup {
+			idx[a] = i
+		}
+	}
+	out := make([]RecipientResult, len(rs))
+	copy(out, rs)
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && idx[out[j-1].Address] > idx[out[j].Address]; j-- {
+			out[j-1], out[j] = out[j], out[j-1]
+		}
+	}
+	return out
+}
+
+func utf8Needed(env message.Envelope) bool {
+	if message.NeedsSMTPUTF8(env.From) {
+		return true
+	}
+	for _, r := range env.To {
+		if message.NeedsSMTPUTF8(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// close ends the session politely.
+func (cn *conn) close() {
+	if !cn.broken {
+		cn.c.Quit()
+	}
+	cn.c.Close()
+	cn.stop()
+	cn.raw.Close()
+}
