@@ -57,6 +57,7 @@ func TestScript(t *testing.T) {
 			"decode":   cmdDecode,
 			"genfile":  cmdGenfile,
 			"checksum": cmdChecksum,
+			"dnsd":     cmdDNSD,
 		},
 	})
 }
