@@ -69,6 +69,7 @@ func (o *jsonOutput) finish(err error) {
 	if !o.enabled {
 		return
 	}
-	b, _ := json.Marshal(o.object(err))
-	o.w.Write(append(b, '\n'))
+	enc := json.NewEncoder(o.w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(o.object(err))
 }

@@ -12,7 +12,6 @@ import (
 	"mime/quotedprintable"
 	"net/mail"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"encoding/base64"
+	"errors"
+	"os/exec"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -58,6 +59,7 @@ func TestScript(t *testing.T) {
 			"genfile":  cmdGenfile,
 			"checksum": cmdChecksum,
 			"dnsd":     cmdDNSD,
+			"code":     cmdCode,
 		},
 	})
 }
@@ -380,4 +382,24 @@ func atoi(ts *testscript.TestScript, s string) int {
 	return n
 }
 
-var _ = filepath.Join
+// code N PROG ARGS... runs PROG like exec and asserts its exit status is N;
+// stdout and stderr are kept for the next stdout/stderr checks.
+func cmdCode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: code N PROG [ARGS...]")
+	}
+	want := atoi(ts, args[0])
+	err := ts.Exec(args[1], args[2:]...)
+	got := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if (got == want) == neg {
+		ts.Logf("[stdout]\n%s[stderr]\n%s", ts.ReadFile("stdout"), ts.ReadFile("stderr"))
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}

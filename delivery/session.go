@@ -56,6 +56,7 @@ type conn struct {
 	tls    bool
 	broken bool
 	stop   func() bool
+	log    *transcript
 }
 
 // open dials and brings a session up to the point where MAIL can be sent.
@@ -122,7 +123,7 @@ func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) 
 	if err := c.Hello(helo); err != nil {
 		return fail(replyError("ehlo", cfg.Host, "", err))
 	}
-	cn := &conn{c: c, raw: raw, host: cfg.Host, tls: mode == TLSImplicit, stop: stop}
+	cn := &conn{c: c, raw: raw, host: cfg.Host, tls: mode == TLSImplicit, stop: stop, log: cfg.Log}
 	offered, _ := c.Extension("STARTTLS")
 	switch {
 	case mode == TLSStartTLS && !offered:
@@ -235,6 +236,7 @@ func authenticate(ctx context.Context, cn *conn, cfg dialConfig) error {
 	default:
 		return &Error{Kind: Config, Op: "auth", Err: fmt.Errorf("unsupported auth mechanism %q", mech)}
 	}
+	cfg.Log.note("authenticating as %s with %s", a.Username, chosen)
 	if err := cn.c.Auth(sa); err != nil {
 		e := replyError("auth", cfg.Host, "", err)
 		if e.Code/100 == 5 {
@@ -300,6 +302,7 @@ func (cn *conn) send(ctx context.Context, env message.Envelope, msg message.Mess
 		return res.Recipients, Worst(append(errs, e)...)
 	}
 	if err := w.Close(); err != nil {
+		cn.log.line("<-", "%v", err)
 		e := replyError("data", cn.host, "", err)
 		cn.broken = cn.broken || e.Code == 0
 		res.failAll(accepted, cn.host, e)
@@ -309,6 +312,7 @@ func (cn *conn) send(ctx context.Context, env message.Envelope, msg message.Mess
 	if dc, ok := w.(*smtp.DataCloser); ok {
 		reply = "250 " + dc.ServerResponse()
 	}
+	cn.log.line("<-", "%s", reply)
 	for _, a := range accepted {
 		res.Recipients = append(res.Recipients, RecipientResult{Address: a, Status: Accepted, Host: cn.host, Reply: reply})
 	}
