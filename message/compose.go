@@ -303,18 +303,17 @@ func newTextNode(ctype string, src Source) (node, error) {
 		switch {
 		case c == '\n':
 			line = 0
-		case c >= 0x80 || c == 0:
-			enc = "quoted-printable"
 		case prev == '\r':
 			enc = "quoted-printable" // bare CR
+		case c >= 0x80 || c == 0:
+			enc = "quoted-printable"
+		case c == '\r':
+			// counted with the LF that must follow
 		default:
 			line++
 			if line > 998 {
 				enc = "quoted-printable"
 			}
-		}
-		if c == '\r' {
-			line--
 		}
 		prev = c
 		if enc != "7bit" {
