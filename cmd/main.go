@@ -142,6 +142,7 @@ func globalFlags() []cli.Flag {
 func (r *runner) commands() []*cli.Command {
 	return []*cli.Command{
 		r.newSendCommand(),
+		r.newExecCommand(),
 	}
 }
 
