@@ -1,8 +1,288 @@
 package cmd
 
-import "github.com/urfave/cli/v2"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"mailout/job"
+	"mailout/message"
+	"mailout/profiles"
+)
+
+// execBodyFlags are send flags that make no sense for exec, whose body is
+// the command's output: hidden from its help and refused with 64.
+var execBodyFlags = []string{"body", "body-file", "html", "inline", "template", "var", "data", "skip-empty"}
 
 // newExecCommand is `mailout exec`.
 func (r *runner) newExecCommand() *cli.Command {
-	return &cli.Command{Name: "exec", Usage: "run a command and mail its output when it fails", Hidden: true}
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "when", Usage: "mail on `RULE`: failure (default; non-zero exit or a signal), stderr (also anything on stderr), output (also anything printed) or always"},
+		&cli.DurationFlag{Name: "timeout", Usage: "stop COMMAND after `DURATION` (SIGTERM, SIGKILL 10s later) and exit 124"},
+	}
+	for _, f := range sendFlags() {
+		hideFlag(f, slices.Contains(execBodyFlags, f.Names()[0]))
+		flags = append(flags, f)
+	}
+	return &cli.Command{
+		Name:      "exec",
+		Usage:     "run a command and mail its output when it fails",
+		ArgsUsage: "[RECIPIENT...] -- COMMAND [ARG...]",
+		Description: `Runs COMMAND with stdin passed through, keeps its stdout and stderr
+interleaved (the first and last 512 KiB), and mails them per --when.
+Recipients: the arguments, else $MAILTO, else the profile's from.
+mailout exits with COMMAND's status (128+N for signal N, 124 on --timeout,
+127 not found, 126 not executable); when the mail cannot be sent, the
+output goes to stderr instead.
+
+Examples:
+   mailout exec ops@example.com -- /usr/local/bin/backup.sh --full
+   mailout exec --when stderr --timeout 2h -- rsync -a /srv/ backup:/srv/
+   MAILTO=ops@example.com mailout exec -P cron -s "nightly import" -- ./import.sh`,
+		Flags:  flags,
+		Action: r.execAction,
+	}
+}
+
+// hideFlag sets the Hidden field of the flag kinds send uses.
+func hideFlag(f cli.Flag, hidden bool) {
+	switch f := f.(type) {
+	case *cli.StringFlag:
+		f.Hidden = hidden
+	case *cli.StringSliceFlag:
+		f.Hidden = hidden
+	case *cli.BoolFlag:
+		f.Hidden = hidden
+	}
+}
+
+func (r *runner) execAction(c *cli.Context) error {
+	o := readSendOptions(c)
+	out := &jsonOutput{enabled: o.del.json, w: r.env.Stdout}
+	code, err, mailErr := r.exec(c, o, out)
+	if err != nil {
+		r.finishExecJSON(out, err, code)
+		return err
+	}
+	r.finishExecJSON(out, mailErr, code)
+	if code != exitOK {
+		return silentError{code: code}
+	}
+	return nil
+}
+
+// exec validates everything, runs the job, and mails the result when the
+// --when rule asks. It returns the exit status; err is what stopped it
+// before the job ran, mailErr why the mail could not be sent (already
+// reported on stderr with the output), after which the status is the job's.
+func (r *runner) exec(c *cli.Context, o sendOptions, out *jsonOutput) (code int, err, mailErr error) {
+	when, err := validateExec(c, o, r.execArgs, r.hasExec)
+	if err != nil {
+		return exitCode(err), err, nil
+	}
+	cfg, err := r.config(c)
+	if err != nil {
+		return exitCode(err), err, nil
+	}
+	d, err := r.execDraft(cfg, o)
+	if err != nil {
+		return exitCode(err), err, nil
+	}
+	defer d.close()
+
+	ctx := context.WithoutCancel(c.Context)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	res := job.Run(ctx, job.Options{
+		Args:    r.execArgs,
+		Stdin:   r.env.Stdin,
+		Env:     job.FilterEnv(r.env.Environ(), secretVars(cfg)...),
+		Timeout: c.Duration("timeout"),
+		Merge:   when != job.WhenStderr,
+		Signals: sigs,
+		Now:     r.env.Now,
+	})
+
+	mailIt, err := job.ShouldMail(when, res)
+	if err != nil {
+		return exitSoftware, err, nil
+	}
+	if !mailIt {
+		out.status = "skipped"
+		return res.ExitCode, nil, nil
+	}
+	if d.subject == "" {
+		d.subject = res.Subject(shortHost(r.env.Hostname()))
+	}
+	d.text = message.Bytes(res.Body())
+
+	// A signal from now on aborts a send that hangs, rather than nothing.
+	sendCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	drain(sigs)
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-sendCtx.Done():
+		}
+	}()
+	if mailErr = r.dispatch(sendCtx, cfg, d, o.del, o.dryRun, out); mailErr != nil {
+		r.reportUnsent(res, mailErr)
+	}
+	return res.ExitCode, nil, mailErr
+}
+
+// validateExec checks the flags and the command before anything runs, and
+// returns the --when rule.
+func validateExec(c *cli.Context, o sendOptions, args []string, hasCommand bool) (string, error) {
+	if o.skipEmpty {
+		return "", usageErrorf("-E does not apply to exec: use --when to choose when to mail")
+	}
+	for _, name := range execBodyFlags {
+		if c.IsSet(name) {
+			return "", usageErrorf("--%s does not apply to exec: the body is the command's output", name)
+		}
+	}
+	if err := o.validate(); err != nil {
+		return "", err
+	}
+	when, err := job.ParseWhen(c.String("when"))
+	if err != nil {
+		return "", usageErrorf("%w", err)
+	}
+	if c.Duration("timeout") < 0 {
+		return "", usageErrorf("--timeout %s: must not be negative", c.Duration("timeout"))
+	}
+	if !hasCommand || len(args) == 0 || args[0] == "" {
+		return "", &codeError{code: exitUsage, err: errors.New("no command to run: put it after --"),
+			hint: "mailout exec [flags] [RECIPIENT...] -- COMMAND [ARG...]"}
+	}
+	return when, nil
+}
+
+// execDraft builds the message's envelope and headers from the flags and
+// checks the profile, so a usage or configuration error stops mailout
+// before the job runs. The subject and body come after it.
+func (r *runner) execDraft(cfg *profiles.Config, o sendOptions) (*draft, error) {
+	d, err := r.newDraft(cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.del.server != "" {
+		if _, err := r.serverOptions(o.del); err != nil {
+			return nil, err
+		}
+	}
+	sender := ""
+	if d.from != nil {
+		sender = d.from.Address
+	}
+	p, err := r.chooseProfile(cfg, o.del, sender, o.dryRun)
+	if err != nil {
+		return nil, err
+	}
+	if len(d.to)+len(d.cc)+len(d.bcc) == 0 {
+		if d.to, err = r.defaultRecipients(cfg, p); err != nil {
+			return nil, err
+		}
+	}
+	if !hasHeader(d.headers, "Auto-Submitted") {
+		d.headers = append(d.headers, message.Field{Name: "Auto-Submitted", Value: "auto-generated"})
+	}
+	return d, nil
+}
+
+// defaultRecipients is $MAILTO (a comma list, as cron reads it), else the
+// profile's from.
+func (r *runner) defaultRecipients(cfg *profiles.Config, p *profiles.Profile) ([]*mail.Address, error) {
+	if v := strings.TrimSpace(r.env.Getenv("MAILTO")); v != "" {
+		list, err := resolveRecipients(cfg, []string{v}, true)
+		if err != nil {
+			return nil, fmt.Errorf("$MAILTO: %w", err)
+		}
+		return list, nil
+	}
+	if p != nil && p.From != "" {
+		a, err := message.ParseAddress(p.From)
+		if err != nil {
+			return nil, withCode(exitConfig, fmt.Errorf("profile %q: from: %w", p.Name, err))
+		}
+		return []*mail.Address{a}, nil
+	}
+	return nil, &codeError{code: exitUsage, err: errors.New("no recipients: name an address, set $MAILTO, or use a profile with a from address"),
+		hint: "mailout exec ops@example.com -- COMMAND"}
+}
+
+// reportUnsent puts the output on stderr, with the error, so that cron's
+// own mail (or a log) still gets it.
+func (r *runner) reportUnsent(res *job.Result, err error) {
+	r.report(fmt.Errorf("could not mail the output of %s (%s): %w", res.Args[0], res.Status(), err))
+	if len(res.Output) == 0 {
+		return
+	}
+	r.env.Stderr.Write(res.Output)
+	if res.Output[len(res.Output)-1] != '\n' {
+		fmt.Fprintln(r.env.Stderr)
+	}
+}
+
+// finishExecJSON prints the --json object of exec: its exit_code is what
+// mailout exits with, the job's status once the job has run.
+func (r *runner) finishExecJSON(out *jsonOutput, err error, code int) {
+	if !out.enabled {
+		return
+	}
+	obj := out.object(err)
+	obj.ExitCode = code
+	enc := json.NewEncoder(out.w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(obj)
+}
+
+// secretVars names the variables the job must not see.
+func secretVars(cfg *profiles.Config) []string {
+	names := []string{"MAILOUT_PASSWORD"}
+	if cfg != nil {
+		for _, p := range cfg.Profiles {
+			names = append(names, p.PasswordEnv)
+		}
+	}
+	return names
+}
+
+// shortHost is the host name up to the first dot, as cron's subjects use.
+func shortHost(h string) string {
+	name, _, _ := strings.Cut(h, ".")
+	return name
+}
+
+func hasHeader(fields []message.Field, name string) bool {
+	for _, f := range fields {
+		if strings.EqualFold(f.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// drain empties ch of signals the job has already had.
+func drain(ch <-chan os.Signal) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
 }
