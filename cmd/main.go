@@ -143,6 +143,7 @@ func (r *runner) commands() []*cli.Command {
 	return []*cli.Command{
 		r.newSendCommand(),
 		r.newExecCommand(),
+		r.newProfileCommand(),
 	}
 }
 
