@@ -145,3 +145,25 @@ func canonicalOne(tok string, f cli.Flag) string {
 	}
 	return "--" + f.Names()[0] + val
 }
+
+// globalBool reads a global flag wherever on the command line it was given:
+// every command repeats the global flags, so the nearest context that set
+// it wins.
+func globalBool(c *cli.Context, name string) bool {
+	for _, ctx := range c.Lineage() {
+		if ctx.IsSet(name) {
+			return ctx.Bool(name)
+		}
+	}
+	return false
+}
+
+// globalString is globalBool for string flags; env-var defaults still apply.
+func globalString(c *cli.Context, name string) string {
+	for _, ctx := range c.Lineage() {
+		if ctx.IsSet(name) {
+			return ctx.String(name)
+		}
+	}
+	return c.String(name)
+}

@@ -148,7 +148,13 @@ func (r *runner) deliverOutgoing(ctx context.Context, cfg *profiles.Config, og *
 	res, err := tr.Deliver(ctx, og.env, og.msg)
 	out.result = res
 	if err == nil {
+		r.drain(cfg)
 		return nil
+	}
+	if del.queueOnFailure && res != nil {
+		if pending := res.Pending(); len(pending) > 0 {
+			return r.queueOnFailure(cfg, og, res, pending, del, out, err)
+		}
 	}
 	if og.fromStdin {
 		if path, derr := r.saveDeadLetter(og); derr == nil {
@@ -158,6 +164,34 @@ func (r *runner) deliverOutgoing(ctx context.Context, cfg *profiles.Config, og *
 		}
 	}
 	return err
+}
+
+// queueOnFailure spools the temporarily failed recipients; the exit status
+// then reflects only the permanent failures, if any.
+func (r *runner) queueOnFailure(cfg *profiles.Config, og *outgoing, res *delivery.Result, pending []string, del deliveryOptions, out *jsonOutput, err error) error {
+	id, qerr := r.queueMessage(cfg, og, pending, del, err)
+	if qerr != nil {
+		return fmt.Errorf("%w; and queueing failed: %v", err, qerr)
+	}
+	out.queueID = id
+	var permanent []error
+	for i, rr := range res.Recipients {
+		if rr.Status == delivery.Deferred {
+			res.Recipients[i].Status = delivery.Queued
+		} else if rr.Err != nil {
+			permanent = append(permanent, rr.Err)
+		}
+	}
+	if res.Accepted() > 0 {
+		r.drain(cfg)
+	}
+	if w := delivery.Worst(permanent...); w != nil {
+		return w
+	}
+	if del.verbose {
+		fmt.Fprintf(r.env.Stderr, "mailout: queued as %s for %s\n", id, strings.Join(pending, ", "))
+	}
+	return nil
 }
 
 // stateDir is $XDG_STATE_HOME/mailout, else ~/.local/state/mailout.

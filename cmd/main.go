@@ -144,6 +144,7 @@ func (r *runner) commands() []*cli.Command {
 		r.newSendCommand(),
 		r.newExecCommand(),
 		r.newProfileCommand(),
+		r.newQueueCommand(),
 	}
 }
 
@@ -151,7 +152,7 @@ func (r *runner) commands() []*cli.Command {
 func (r *runner) config(c *cli.Context) (*profiles.Config, error) {
 	if !r.cfgDone {
 		r.cfgDone = true
-		path, err := profiles.Locate(c.String("config"), r.env.Getenv)
+		path, err := profiles.Locate(globalString(c, "config"), r.env.Getenv)
 		if err == nil {
 			r.cfg, err = profiles.Load(path)
 		}

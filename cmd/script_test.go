@@ -29,7 +29,15 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	run := func() { os.Exit(cmd.Main(os.Args, cmd.SystemEnv())) }
+	run := func() {
+		env := cmd.SystemEnv()
+		// MAILOUT_TEST_CLOCK shifts the clock (e.g. "+2h") so scripts can
+		// make spool entries due or expired without waiting.
+		if off, err := time.ParseDuration(strings.TrimPrefix(os.Getenv("MAILOUT_TEST_CLOCK"), "+")); err == nil {
+			env.Now = func() time.Time { return time.Now().Add(off) }
+		}
+		os.Exit(cmd.Main(os.Args, env))
+	}
 	testscript.Main(m, map[string]func(){"mailout": run, "sendmail": run, "mailq": run})
 }
 
@@ -53,6 +61,7 @@ func TestScript(t *testing.T) {
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
 			"smtpd":    cmdSMTPD,
 			"smtpd-up": cmdSMTPDUp,
+			"smtpd-ok": cmdSMTPDOK,
 			"mailbox":  cmdMailbox,
 			"fetch":    cmdFetch,
 			"decode":   cmdDecode,
@@ -203,6 +212,14 @@ func server(ts *testscript.TestScript, args []string) *scriptServer {
 		ts.Fatalf("no server %q", args[0])
 	}
 	return ss
+}
+
+// smtpd-ok NAME clears the fault replies of a running server.
+func cmdSMTPDOK(ts *testscript.TestScript, neg bool, args []string) {
+	ss := server(ts, args)
+	ss.srv.SetOptions(func(o *smtptest.Options) {
+		o.RcptReplies, o.MailReply, o.DataReply, o.Greeting = nil, nil, nil, nil
+	})
 }
 
 // mailbox NAME N asserts that NAME received exactly N messages.

@@ -101,8 +101,8 @@ type deliveryOptions struct {
 
 func readDeliveryOptions(c *cli.Context) deliveryOptions {
 	return deliveryOptions{
-		profile: c.String("profile"), server: c.String("server"), tls: c.String("tls"), user: c.String("user"),
-		mx: c.Bool("mx"), queueOnFailure: c.Bool("queue-on-failure"), verbose: c.Bool("verbose"), json: c.Bool("json"),
+		profile: globalString(c, "profile"), server: c.String("server"), tls: c.String("tls"), user: c.String("user"),
+		mx: c.Bool("mx"), queueOnFailure: c.Bool("queue-on-failure"), verbose: globalBool(c, "verbose"), json: globalBool(c, "json"),
 	}
 }
 

@@ -1,0 +1,397 @@
+package cmd
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"mailout/delivery"
+	"mailout/message"
+	"mailout/profiles"
+	"mailout/spool"
+)
+
+func (r *runner) newQueueCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "queue",
+		Usage: "list, show, delete and flush spooled messages",
+		Description: `Messages wait here after a temporary failure (--queue-on-failure, or sendmail mode
+   with queue_dir set). Every successful send starts a detached "queue flush --due" when
+   entries are due; hosts that rarely send can run it from a timer.
+
+Examples:
+   mailout queue list
+   mailout queue flush
+   mailout queue flush --due     # for cron or a systemd timer`,
+		Subcommands: []*cli.Command{
+			{Name: "list", Usage: "list queued messages", Action: r.queueList},
+			{Name: "show", Usage: "show a message's envelope and headers", ArgsUsage: "ID", Action: r.queueShow},
+			{Name: "delete", Usage: "delete a queued message", ArgsUsage: "ID", Action: r.queueDelete},
+			{Name: "flush", Usage: "deliver queued messages now", Action: r.queueFlush, Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "due", Usage: "only the entries whose back-off has passed"},
+			}},
+		},
+	}
+}
+
+// queueDir is queue_dir from the config, else $XDG_STATE_HOME/mailout/queue.
+func (r *runner) queueDir(cfg *profiles.Config) string {
+	if cfg != nil && cfg.QueueDir != "" {
+		return cfg.QueueDir
+	}
+	return filepath.Join(r.stateDir(), "queue")
+}
+
+func (r *runner) openSpool(cfg *profiles.Config) (*spool.Spool, error) {
+	sp, err := spool.Open(r.queueDir(cfg), r.env.UID, r.env.Now)
+	if err != nil {
+		return nil, withCode(exitIOErr, fmt.Errorf("open queue: %w", err))
+	}
+	return sp, nil
+}
+
+func (r *runner) spoolFromContext(c *cli.Context) (*profiles.Config, *spool.Spool, error) {
+	cfg, err := r.config(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	sp, err := r.openSpool(cfg)
+	return cfg, sp, err
+}
+
+// serverTransport records an ad-hoc --server in a spool entry.
+const serverTransport = "server="
+
+// queueOutgoing spools the recipients still pending after a temporary
+// failure. Only unauthenticated --server relays can be queued: the spool
+// never stores a password.
+func (r *runner) queueMessage(cfg *profiles.Config, og *outgoing, pending []string, del deliveryOptions, lastErr error) (string, error) {
+	sp, err := r.openSpool(cfg)
+	if err != nil {
+		return "", err
+	}
+	e := spool.Entry{Sender: og.env.From, Recipients: pending, Attempts: 1, LastError: oneLine(lastErr.Error())}
+	switch {
+	case del.server != "":
+		mode := del.tls
+		if mode == "" {
+			mode = string(delivery.TLSStartTLS)
+		}
+		e.Transport = serverTransport + del.server + " " + mode
+	case og.profile != nil:
+		e.Profile, e.Transport = og.profile.Name, og.profile.Transport
+	case del.mx:
+		e.Transport = "mx"
+	}
+	id, err := sp.Put(e, og.msg)
+	if err != nil {
+		return "", withCode(exitIOErr, fmt.Errorf("queue message: %w", err))
+	}
+	return id, nil
+}
+
+// entryTransport rebuilds the transport a spooled message was meant for.
+func (r *runner) entryTransport(cfg *profiles.Config, e spool.Entry) (delivery.Transport, error) {
+	del := deliveryOptions{}
+	var p *profiles.Profile
+	switch {
+	case strings.HasPrefix(e.Transport, serverTransport):
+		del.server, del.tls, _ = strings.Cut(strings.TrimPrefix(e.Transport, serverTransport), " ")
+	case e.Profile != "":
+		if cfg == nil {
+			return nil, withCode(exitConfig, fmt.Errorf("profile %q: no configuration file", e.Profile))
+		}
+		var err error
+		if p, err = cfg.Choose(e.Profile, ""); err != nil {
+			return nil, err
+		}
+	case e.Transport == "mx":
+		del.mx = true
+	}
+	tr, _, err := r.transport(cfg, p, del)
+	return tr, err
+}
+
+// rawAt is a spooled message read through an io.ReaderAt.
+type rawAt struct {
+	r io.ReaderAt
+	n int64
+}
+
+func (m rawAt) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, io.NewSectionReader(m.r, 0, m.n)) }
+
+func (r *runner) flushDeliver(cfg *profiles.Config) spool.DeliverFunc {
+	return func(ctx context.Context, e spool.Entry, msg io.ReaderAt, size int64) spool.Outcome {
+		out := spool.Outcome{Temporary: map[string]error{}, Permanent: map[string]error{}}
+		tr, err := r.entryTransport(cfg, e)
+		if err != nil {
+			for _, rc := range e.Recipients {
+				out.Temporary[rc] = err
+			}
+			return out
+		}
+		res, err := tr.Deliver(ctx, message.Envelope{From: e.Sender, To: e.Recipients}, rawAt{msg, size})
+		decided := map[string]bool{}
+		if res != nil {
+			for _, rr := range res.Recipients {
+				decided[rr.Address] = true
+				switch rr.Status {
+				case delivery.Accepted:
+					out.Delivered = append(out.Delivered, rr.Address)
+				case delivery.Deferred:
+					out.Temporary[rr.Address] = rr.Err
+				default:
+					out.Permanent[rr.Address] = rr.Err
+				}
+			}
+		}
+		for _, rc := range e.Recipients {
+			if !decided[rc] {
+				if err == nil {
+					err = errors.New("no result")
+				}
+				out.Temporary[rc] = err
+			}
+		}
+		return out
+	}
+}
+
+func (r *runner) queueFlush(c *cli.Context) error {
+	cfg, sp, err := r.spoolFromContext(c)
+	if err != nil {
+		return err
+	}
+	unlock, err := sp.TryLockFlush()
+	if errors.Is(err, spool.ErrLocked) {
+		if c.Bool("due") {
+			return nil
+		}
+		return withCode(exitTempFail, errors.New("another queue flush is running; try again when it is done"))
+	}
+	if err != nil {
+		return withCode(exitIOErr, err)
+	}
+	defer unlock()
+	var maxAge time.Duration
+	if cfg != nil {
+		maxAge = cfg.MaxQueueAge
+	}
+	rep := sp.Flush(c.Context, spool.FlushOptions{
+		Due: c.Bool("due"), MaxAge: maxAge, KeepExpired: c.Bool("due"),
+		Bounce: func(ctx context.Context, e spool.Entry, reason string) error { return r.bounce(ctx, cfg, e, reason) },
+	}, r.flushDeliver(cfg))
+	for _, err := range rep.Errors {
+		fmt.Fprintf(r.env.Stderr, "mailout: %s\n", oneLine(err.Error()))
+	}
+	var worst []error
+	for _, res := range rep.Results {
+		for rc, err := range res.Outcome.Permanent {
+			fmt.Fprintf(r.env.Stderr, "mailout: queue entry %s: %s: %s\n", res.Entry.ID, rc, oneLine(errText(err)))
+			worst = append(worst, err)
+		}
+	}
+	if rep.Delivered+rep.Deferred+rep.Failed+rep.Expired > 0 && !c.Bool("due") {
+		fmt.Fprintf(r.env.Stderr, "mailout: queue flush: %d delivered, %d deferred, %d failed, %d expired\n", rep.Delivered, rep.Deferred, rep.Failed, rep.Expired)
+	}
+	if w := delivery.Worst(worst...); w != nil {
+		return silentError{code: exitCode(w)}
+	}
+	return nil
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "failed"
+	}
+	return err.Error()
+}
+
+// bounce tells the sender of an expired entry, with the null sender so a
+// bounce can never bounce, and is never itself queued.
+func (r *runner) bounce(ctx context.Context, cfg *profiles.Config, e spool.Entry, reason string) error {
+	tr, err := r.entryTransport(cfg, e)
+	if err != nil {
+		return err
+	}
+	host := r.env.Hostname()
+	from := &mail.Address{Name: "Mail Delivery System", Address: "MAILER-DAEMON@" + host}
+	to, err := message.ParseAddress(e.Sender)
+	if err != nil {
+		return err
+	}
+	now := r.env.Now()
+	id, err := message.NewMessageID(r.env.Rand, now, host)
+	if err != nil {
+		return err
+	}
+	body := fmt.Sprintf("This is mailout on %s.\n\nYour message (queue id %s, sent %s) could not be delivered to:\n\n    %s\n\nReason: %s\nLast error: %s\n",
+		host, e.ID, e.Created.Format(time.RFC1123Z), strings.Join(e.Recipients, "\n    "), reason, e.LastError)
+	m, err := message.New(message.Spec{From: from, To: []*mail.Address{to}, Subject: "Undelivered Mail Returned to Sender",
+		Date: now, MessageID: id, Headers: []message.Field{{Name: "Auto-Submitted", Value: "auto-replied"}}, Text: message.Bytes(body)})
+	if err != nil {
+		return err
+	}
+	_, err = tr.Deliver(ctx, message.Envelope{From: "", To: []string{to.Address}}, m)
+	return err
+}
+
+func (r *runner) queueList(c *cli.Context) error {
+	_, sp, err := r.spoolFromContext(c)
+	if err != nil {
+		return err
+	}
+	entries, errs := sp.List()
+	for _, err := range errs {
+		fmt.Fprintf(r.env.Stderr, "mailout: %s\n", oneLine(err.Error()))
+	}
+	if globalBool(c, "json") {
+		type jsonEntry struct {
+			ID          string    `json:"id"`
+			Sender      string    `json:"sender"`
+			Recipients  []string  `json:"recipients"`
+			Profile     string    `json:"profile,omitempty"`
+			Created     time.Time `json:"created"`
+			NextAttempt time.Time `json:"next_attempt"`
+			Attempts    int       `json:"attempts"`
+			LastError   string    `json:"last_error,omitempty"`
+			Size        int64     `json:"size"`
+		}
+		list := []jsonEntry{}
+		for _, e := range entries {
+			list = append(list, jsonEntry{e.ID, e.Sender, e.Recipients, e.Profile, e.Created, e.NextAttempt, e.Attempts, e.LastError, e.Size})
+		}
+		return json.NewEncoder(r.env.Stdout).Encode(list)
+	}
+	if len(entries) == 0 {
+		fmt.Fprintln(r.env.Stdout, "Mail queue is empty")
+		return nil
+	}
+	tw := tabwriter.NewWriter(r.env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tAGE\tSIZE\tSENDER\tRECIPIENTS\tATTEMPTS\tLAST ERROR")
+	now := r.env.Now()
+	for _, e := range entries {
+		sender := e.Sender
+		if sender == "" {
+			sender = "<>"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\n", e.ID, age(now.Sub(e.Created)), e.Size, sender, strings.Join(e.Recipients, ","), e.Attempts, e.LastError)
+	}
+	return tw.Flush()
+}
+
+func age(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func queueID(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", usageErrorf("%s needs one queue ID (see 'mailout queue list')", c.Command.FullName())
+	}
+	return c.Args().First(), nil
+}
+
+func (r *runner) queueShow(c *cli.Context) error {
+	id, err := queueID(c)
+	if err != nil {
+		return err
+	}
+	_, sp, err := r.spoolFromContext(c)
+	if err != nil {
+		return err
+	}
+	e, rc, err := sp.Open(id)
+	if err != nil {
+		return queueErr(err)
+	}
+	defer rc.Close()
+	w := r.env.Stdout
+	fmt.Fprintf(w, "ID: %s\nSender: <%s>\nRecipients: %s\nProfile: %s\nCreated: %s\nAttempts: %d\nNext attempt: %s\nLast error: %s\nSize: %d\n\n",
+		e.ID, e.Sender, strings.Join(e.Recipients, ", "), e.Profile, e.Created.Format(time.RFC3339), e.Attempts, e.NextAttempt.Format(time.RFC3339), e.LastError, e.Size)
+	br := bufio.NewReader(rc)
+	for {
+		line, err := br.ReadString('\n')
+		if strings.TrimRight(line, "\r\n") == "" {
+			return nil
+		}
+		io.WriteString(w, strings.TrimRight(line, "\r\n")+"\n")
+		if err != nil {
+			return nil
+		}
+	}
+}
+
+func queueErr(err error) error {
+	if errors.Is(err, spool.ErrNotFound) {
+		return withCode(exitUsage, fmt.Errorf("%w (see 'mailout queue list')", err))
+	}
+	return withCode(exitIOErr, err)
+}
+
+func (r *runner) queueDelete(c *cli.Context) error {
+	id, err := queueID(c)
+	if err != nil {
+		return err
+	}
+	_, sp, err := r.spoolFromContext(c)
+	if err != nil {
+		return err
+	}
+	return queueErr(sp.Delete(id))
+}
+
+// drain starts a detached "queue flush --due" when due entries wait, so a
+// host that sends now and then drains its own queue without a daemon.
+func (r *runner) drain(cfg *profiles.Config) {
+	if r.env.Executable == nil {
+		return
+	}
+	sp, err := spool.Open(r.queueDir(cfg), r.env.UID, r.env.Now)
+	if err != nil {
+		return
+	}
+	if n, err := sp.DueCount(); err != nil || n == 0 {
+		return
+	}
+	exe, err := r.env.Executable()
+	if err != nil {
+		return
+	}
+	args := []string{"queue", "flush", "--due"}
+	if cfg != nil && cfg.Path != "" {
+		args = append(args, "--config", cfg.Path)
+	}
+	// argv[0] "mailout": never "sendmail" or "mailq", whatever this run
+	// was called as.
+	cmd := &exec.Cmd{Path: exe, Args: append([]string{"mailout"}, args...)}
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+		defer devnull.Close()
+	}
+	if cmd.Start() == nil {
+		cmd.Process.Release()
+	}
+}
