@@ -131,7 +131,9 @@ type rawAt struct {
 	n int64
 }
 
-func (m rawAt) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, io.NewSectionReader(m.r, 0, m.n)) }
+func (m rawAt) WriteTo(w io.Writer) (int64, error) {
+	return io.Copy(w, io.NewSectionReader(m.r, 0, m.n))
+}
 
 func (r *runner) flushDeliver(cfg *profiles.Config) spool.DeliverFunc {
 	return func(ctx context.Context, e spool.Entry, msg io.ReaderAt, size int64) spool.Outcome {
