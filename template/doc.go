@@ -70,7 +70,8 @@
 // instead.
 //
 // The headers and the body are one template set: a {{define}} in the body
-// can be used in the headers too.
+// can be used in the headers too. (An HTML body sees only the definitions
+// in the body.)
 //
 // # Data
 //
@@ -108,7 +109,10 @@
 //
 // Syntax errors, fields not given, headers that may not be set, bad header
 // values and attachments outside the root are [*Error]s, which name the
-// file, line and, where known, column ("invoice.tpl:2:14: unexpected ...").
+// file, line and, where known, column ("invoice.tpl:2:14: unexpected ...";
+// columns count bytes from 1). [Parse] finds what it can before any data is
+// seen: syntax, headers, a {{template}} of a template defined nowhere, and
+// for HTML an action in a place html/template cannot escape.
 // Errors in data files are [*DataError]s. The caller maps both to exit
 // status 65.
 package template

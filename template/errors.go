@@ -105,14 +105,18 @@ func (p *piece) position(line, col int) (int, int) {
 func (t *Template) errorFrom(err error) *Error {
 	var he *htmltemplate.Error
 	if errors.As(err, &he) {
+		// Drop the escaper's internal state from the description.
+		desc, _, _ := strings.Cut(he.Description, ": {state")
+		if he.ErrorCode == htmltemplate.ErrEndContext {
+			desc = "the HTML ends inside a tag, an attribute or a script: is a quote or a tag left open?"
+		}
 		if he.Node != nil {
 			loc, _ := (*parse.Tree)(nil).ErrorContext(he.Node)
-			desc, _, _ := strings.Cut(he.Description, ": {state")
 			if e := t.locate(loc+": "+desc, desc); e != nil {
 				return e
 			}
 		}
-		return &Error{File: t.name, Msg: he.Description}
+		return &Error{File: t.name, Msg: desc}
 	}
 	msg := err.Error()
 	if e := t.locate(strings.TrimPrefix(msg, "template: "), ""); e != nil {
@@ -160,7 +164,7 @@ func (t *Template) locate(s, desc string) *Error {
 		if desc != "" {
 			e.Msg = desc
 		}
-		if c := t.guessColumn(p, at, p.name+":"+strconv.Itoa(line)+rest); c >= 0 {
+		if c := p.guessColumn(at, p.name+":"+strconv.Itoa(line)+rest); c >= 0 {
 			e.Line, e.Col = p.position(at, c)
 		} else {
 			e.Line, _ = p.position(at, 0)
@@ -183,7 +187,7 @@ func execMessage(s string) (msg, field string) {
 			}
 			field = fieldPath(ctx, key)
 			if env, ok := strings.CutPrefix(field, "Env."); ok {
-				return "environment variable " + strconv.Quote(env) + " not given", field
+				return "environment variable " + strconv.Quote(env) + " not set", field
 			}
 			return "field " + strconv.Quote(field) + " not given", field
 		}
@@ -245,7 +249,7 @@ func cutNumber(s string) (int, string, bool) {
 // message"). The parser reports lines only, so each action on that line is
 // tried in turn: the first whose end, as the end of the text, gives the
 // same error is the culprit. It returns -1 when none does.
-func (t *Template) guessColumn(p *piece, line int, want string) int {
+func (p *piece) guessColumn(line int, want string) int {
 	start := 0
 	for l := 1; l < line; l++ {
 		i := strings.IndexByte(p.src[start:], '\n')
@@ -268,7 +272,7 @@ func (t *Template) guessColumn(p *piece, line int, want string) int {
 		if j := strings.Index(p.src[open+2:], "}}"); j >= 0 {
 			stop = open + 2 + j + 2
 		}
-		_, err := t.newText(p.name).Parse(p.src[:stop])
+		_, err := newText(p.name).Parse(p.src[:stop])
 		if err != nil && strings.TrimPrefix(err.Error(), "template: ") == want {
 			return open - start
 		}

@@ -48,6 +48,21 @@ func TestParseSyntaxErrors(t *testing.T) {
 			src:  "Subject: x\n\n<p>\n{{ if .a }}<a href=\"{{ end }}\">x</a>\n",
 			want: `mail.html:4:7: {{if}} branches end in different contexts`, line: 4, col: 7,
 		},
+		{
+			name: "HTML left open", file: "mail.html",
+			src:  "Subject: x\n\n<a href=\"{{ .url }}\n",
+			want: `mail.html: the HTML ends inside a tag, an attribute or a script: is a quote or a tag left open?`,
+		},
+		{
+			name: "undefined template", file: "mail.html",
+			src:  "Subject: x\n\n<p>\n  {{ template \"sig\" }}\n",
+			want: `mail.html:4:15: no such template "sig"`, line: 4, col: 15,
+		},
+		{
+			name: "undefined template in text", file: "invoice.tpl",
+			src:  "Subject: {{ template \"subj\" }}\n\n{{ if .a }}{{ else }}{{ template \"sig\" . }}{{ end }}{{ define \"subj\" }}s{{ end }}\n",
+			want: `invoice.tpl:3:34: no such template "sig"`, line: 3, col: 34,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,7 +125,7 @@ func TestRenderMissingField(t *testing.T) {
 		{
 			name: "environment",
 			src:  "Subject: x\n\n{{ .Env.MAILOUT_PASSWORD }}\n",
-			want: `invoice.tpl:3: environment variable "MAILOUT_PASSWORD" not given`, field: "Env.MAILOUT_PASSWORD", line: 3,
+			want: `invoice.tpl:3: environment variable "MAILOUT_PASSWORD" not set`, field: "Env.MAILOUT_PASSWORD", line: 3,
 		},
 	}
 	for _, tt := range tests {

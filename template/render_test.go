@@ -95,10 +95,10 @@ func TestRenderHTMLWithTextBlock(t *testing.T) {
 }
 
 func TestRenderMarkdown(t *testing.T) {
-	src := "Subject: News\n\n# Hello {{ .name }}\n\nThis is **important**: {{ .note }}\n\n- one\n- two\n"
-	values := map[string]any{"name": "Ana", "note": "<script>x</script>"}
+	src := "Subject: News\n\n# Hello {{ .name }}\n\nThis is **important**: {{ .note }}\n\n- one\n- [two]({{ .link }})\n"
+	values := map[string]any{"name": "Ana", "note": "<script>x</script>", "link": "javascript:alert(1)"}
 	r := render(t, "news.md", src, values, nil)
-	if want := "# Hello Ana\n\nThis is **important**: <script>x</script>\n\n- one\n- two\n"; r.Text != want {
+	if want := "# Hello Ana\n\nThis is **important**: <script>x</script>\n\n- one\n- [two](javascript:alert(1))\n"; r.Text != want {
 		t.Errorf("Text = %q, want the rendered markdown %q", r.Text, want)
 	}
 	for _, want := range []string{"<h1>Hello Ana</h1>", "<strong>important</strong>", "<li>one</li>"} {
@@ -106,7 +106,7 @@ func TestRenderMarkdown(t *testing.T) {
 			t.Errorf("HTML = %q, want it to contain %q", r.HTML, want)
 		}
 	}
-	if strings.Contains(r.HTML, "<script>") {
+	if strings.Contains(r.HTML, "<script>") || strings.Contains(r.HTML, "javascript:") {
 		t.Errorf("HTML = %q holds raw HTML from the data", r.HTML)
 	}
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	texttemplate "text/template"
+	"text/template/parse"
 	"time"
 	"unicode/utf8"
 
@@ -74,16 +75,7 @@ type Template struct {
 func Parse(name string, src []byte) (*Template, error) {
 	src = bytes.TrimPrefix(src, []byte("\uFEFF"))
 	s := strings.ReplaceAll(string(src), "\r\n", "\n")
-	if !utf8.ValidString(s) {
-		bad := len(s)
-		for i, r := range s {
-			if r == utf8.RuneError {
-				if _, n := utf8.DecodeRuneInString(s[i:]); n == 1 {
-					bad = i
-					break
-				}
-			}
-		}
+	if bad := firstInvalid(s); bad >= 0 {
 		line, col := lineCol([]byte(s), int64(bad))
 		return nil, &Error{File: name, Line: line, Col: col, Msg: "template is not valid UTF-8"}
 	}
@@ -100,7 +92,7 @@ func Parse(name string, src []byte) (*Template, error) {
 		return nil, err
 	}
 
-	t.text = t.newText(bodyName)
+	t.text = newText(bodyName)
 	for i := range t.headers {
 		h := &t.headers[i]
 		h.val.name = headerName + strconv.Itoa(i+1)
@@ -113,6 +105,9 @@ func Parse(name string, src []byte) (*Template, error) {
 	t.pieces = append(t.pieces, body)
 	if _, err := t.text.Parse(body.src); err != nil {
 		return nil, t.errorFrom(err)
+	}
+	if err := t.checkCalls(); err != nil {
+		return nil, err
 	}
 	t.hasText = t.text.Lookup(textName) != nil
 
@@ -137,6 +132,69 @@ func Parse(name string, src []byte) (*Template, error) {
 		}
 	}
 	return t, nil
+}
+
+// checkCalls reports a {{template "name"}} whose template is defined
+// nowhere, which text/template would only find when it runs.
+func (t *Template) checkCalls() *Error {
+	var walk func(n parse.Node) *Error
+	walk = func(n parse.Node) *Error {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return nil
+			}
+			for _, c := range n.Nodes {
+				if err := walk(c); err != nil {
+					return err
+				}
+			}
+		case *parse.IfNode:
+			return walkBranch(walk, &n.BranchNode)
+		case *parse.RangeNode:
+			return walkBranch(walk, &n.BranchNode)
+		case *parse.WithNode:
+			return walkBranch(walk, &n.BranchNode)
+		case *parse.TemplateNode:
+			if t.text.Lookup(n.Name) == nil {
+				loc, _ := (*parse.Tree)(nil).ErrorContext(n)
+				msg := fmt.Sprintf("no such template %q", n.Name)
+				if e := t.locate(loc+": "+msg, msg); e != nil {
+					return e
+				}
+				return &Error{File: t.name, Msg: msg}
+			}
+		}
+		return nil
+	}
+	for _, x := range t.text.Templates() {
+		if x.Tree != nil {
+			if err := walk(x.Tree.Root); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func walkBranch(walk func(parse.Node) *Error, b *parse.BranchNode) *Error {
+	if err := walk(b.List); err != nil {
+		return err
+	}
+	return walk(b.ElseList)
+}
+
+// firstInvalid returns the offset of the first byte of s that is not valid
+// UTF-8, or -1.
+func firstInvalid(s string) int {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 // checkHeaders validates the header names, takes Content-Type out (it sets
@@ -181,7 +239,7 @@ func zeroTime() time.Time { return time.Time{} }
 
 // newText makes an empty text/template with the package's functions and
 // strict map lookups.
-func (t *Template) newText(name string) *texttemplate.Template {
+func newText(name string) *texttemplate.Template {
 	return texttemplate.New(name).Funcs(funcs(zeroTime)).Option("missingkey=error")
 }
 
