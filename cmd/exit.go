@@ -8,6 +8,7 @@ import (
 	"mailout/delivery"
 	"mailout/message"
 	"mailout/profiles"
+	"mailout/sendmail"
 	"mailout/template"
 )
 
@@ -84,11 +85,17 @@ func exitCode(err error) int {
 		return exitDataErr
 	}
 	var (
-		de *message.DataError
-		ie *message.InputError
-		te *template.Error
+		de  *message.DataError
+		ie  *message.InputError
+		te  *template.Error
+		sue *sendmail.UsageError
+		sde *sendmail.DataError
 	)
 	switch {
+	case errors.As(err, &sue):
+		return exitUsage
+	case errors.As(err, &sde):
+		return exitDataErr
 	case profiles.IsConfigError(err), profiles.IsSecretError(err):
 		return exitConfig
 	case errors.As(err, &ie):

@@ -3,9 +3,265 @@ package cmd
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"mailout/message"
+	"mailout/profiles"
+	"mailout/sendmail"
 )
 
-// runSendmail is sendmail mode: argv[0] "sendmail" or `mailout sendmail`.
+// runSendmail is sendmail mode (argv[0] "sendmail", or `mailout sendmail`):
+// a complete message on stdin, relayed with only the documented fix-ups.
+// Callers throw stderr away, so every outcome also goes to the log.
 func (r *runner) runSendmail(ctx context.Context, args []string) error {
-	return errors.New("sendmail not yet")
+	inv, err := sendmail.Parse(args)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	switch inv.Mode {
+	case "p":
+		return r.runApp(ctx, withConfig([]string{"mailout", "queue", "list"}, inv.Config))
+	case "q":
+		return r.runApp(ctx, withConfig([]string{"mailout", "queue", "flush"}, inv.Config))
+	}
+	path, err := profiles.Locate(inv.Config, r.env.Getenv)
+	if err != nil {
+		return err
+	}
+	cfg, err := profiles.Load(path)
+	if err != nil {
+		return err
+	}
+	r.cfg, r.cfgDone = cfg, true
+	for _, w := range append(cfg.Warnings, inv.Warnings...) {
+		r.logf(cfg, "warning: %s", w)
+	}
+	s, err := r.newSendmailRun(cfg, inv)
+	if err != nil {
+		r.logFailure(cfg, inv, err)
+		return err
+	}
+	defer s.cleanup()
+	err = r.sendmailDeliver(ctx, s)
+	return err
 }
+
+func withConfig(args []string, cfg string) []string {
+	if cfg != "" {
+		args = append(args, "--config", cfg)
+	}
+	return args
+}
+
+// sendmailRun is one message going through sendmail mode.
+type sendmailRun struct {
+	cfg     *profiles.Config
+	inv     sendmail.Invocation
+	profile *profiles.Profile
+	env     message.Envelope
+	file    string
+	msgID   string
+}
+
+func (s *sendmailRun) cleanup() { os.Remove(s.file) }
+
+func (r *runner) localDomains() []string {
+	fq := r.env.Hostname()
+	short, _, _ := strings.Cut(fq, ".")
+	return []string{fq, short}
+}
+
+// senderAddress turns -f's argument into a bare address ("" for <>).
+func senderAddress(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "<>" {
+		return "", nil
+	}
+	list, err := sendmail.ParseAddressList(s)
+	if err != nil || len(list) != 1 {
+		return "", &message.DataError{Msg: fmt.Sprintf("invalid sender %q", s)}
+	}
+	return list[0].Addr, nil
+}
+
+func (r *runner) newSendmailRun(cfg *profiles.Config, inv sendmail.Invocation) (*sendmailRun, error) {
+	s := &sendmailRun{cfg: cfg, inv: inv}
+	locals := r.localDomains()
+	isLocal := func(a string) bool { return sendmail.IsLocalAddr(a, locals) }
+	sender, nullSender := "", false
+	if inv.Sender != "" {
+		var err error
+		if sender, err = senderAddress(inv.Sender); err != nil {
+			return nil, err
+		}
+		nullSender = sender == ""
+	}
+	if len(cfg.Profiles) > 0 || r.env.Getenv("MAILOUT_PROFILE") != "" {
+		p, err := cfg.Choose(r.env.Getenv("MAILOUT_PROFILE"), sender)
+		if err != nil {
+			return nil, err
+		}
+		s.profile = p
+	} else {
+		return nil, hinted(withCode(exitConfig, errors.New("no profile to send with")),
+			"create /etc/mailout/config.toml with a [profiles.NAME] table (see 'mailout --help')")
+	}
+	p := s.profile
+	profileFrom := p.FromAddress()
+	rewrite := p.FromRewrite
+	// The envelope sender: cronie's "-f root" is local and becomes the
+	// profile's from, which providers accept.
+	switch {
+	case nullSender:
+	case sender == "":
+		sender = profileFrom
+	case profileFrom != "" && (rewrite == "always" || rewrite != "never" && isLocal(sender)):
+		sender = profileFrom
+	case !strings.Contains(sender, "@"):
+		sender += "@" + r.env.Hostname()
+	}
+	if sender == "" && !nullSender {
+		login, err := r.env.LoginName()
+		if err != nil || login == "" {
+			login = "root"
+		}
+		sender = login + "@" + r.env.Hostname()
+	}
+	qualify := func(local string) ([]string, error) {
+		if addrs, ok := expand(cfg, local); ok {
+			return addrs, nil
+		}
+		return nil, &message.DataError{Msg: fmt.Sprintf("local recipient %q matches no alias and no local_domain is set", local)}
+	}
+	domain := message.Domain(sender)
+	if domain == "" {
+		domain = message.Domain(profileFrom)
+	}
+	if domain == "" {
+		domain = r.env.Hostname()
+	}
+	now := r.env.Now()
+	id, err := message.NewMessageID(r.env.Rand, now, domain)
+	if err != nil {
+		return nil, err
+	}
+	fromHdr := sendmail.FormatFrom(inv.FullName, sender)
+	if sender == "" {
+		fromHdr = sendmail.FormatFrom(inv.FullName, profileFrom)
+	}
+	f, err := os.CreateTemp("", "mailout-sendmail-*")
+	if err != nil {
+		return nil, withCode(exitIOErr, fmt.Errorf("store message: %w", err))
+	}
+	s.file = f.Name()
+	res, err := sendmail.Fixup(f, r.env.Stdin, sendmail.FixupOptions{
+		IgnoreDots: inv.IgnoreDots, Now: now, MessageID: id, From: fromHdr,
+		IsLocal: isLocal, Qualify: qualify, RewriteFrom: rewrite, ProfileFrom: p.From,
+		CollectRecipients: inv.Headers,
+	})
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = withCode(exitIOErr, cerr)
+	}
+	if err != nil {
+		os.Remove(s.file)
+		return nil, err
+	}
+	for _, w := range res.Warnings {
+		r.logf(cfg, "warning: %s", w)
+	}
+	s.msgID = id
+	rcpts, err := r.sendmailRecipients(cfg, inv.Recipients, isLocal)
+	if err != nil {
+		os.Remove(s.file)
+		return nil, err
+	}
+	rcpts = append(rcpts, res.Recipients...)
+	s.env = message.Envelope{From: sender, To: dedupe(rcpts)}
+	if len(s.env.To) == 0 {
+		os.Remove(s.file)
+		return nil, usageErrorf("no recipients: name them as arguments or use -t")
+	}
+	return s, nil
+}
+
+// sendmailRecipients qualifies argument recipients: bare names through
+// the aliases, else local_domain; an alias may expand to several.
+func (r *runner) sendmailRecipients(cfg *profiles.Config, args []string, isLocal func(string) bool) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		list, err := sendmail.ParseAddressList(a)
+		if err != nil {
+			return nil, &message.DataError{Msg: fmt.Sprintf("invalid recipient %q: %v", a, err)}
+		}
+		for _, ad := range list {
+			addr := ad.Addr
+			if !strings.Contains(addr, "@") || isLocal(addr) {
+				local, _, _ := strings.Cut(addr, "@")
+				if exp, ok := expand(cfg, local); ok {
+					for _, e := range exp {
+						pa, err := message.ParseAddress(e)
+						if err != nil {
+							return nil, err
+						}
+						out = append(out, pa.Address)
+					}
+					continue
+				}
+				if !strings.Contains(addr, "@") {
+					return nil, &message.DataError{Msg: fmt.Sprintf("local recipient %q matches no alias and no local_domain is set", addr)}
+				}
+			}
+			pa, err := message.ParseAddress(addr)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, pa.Address)
+		}
+	}
+	return out, nil
+}
+
+func dedupe(list []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range list {
+		k := strings.ToLower(a)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// sendmailDeliver relays the fixed-up message. A temporary failure is
+// spooled when queue_dir is set (exit 0), else it is 75: a stray spool
+// that nothing flushes is worse than a caller that knows.
+func (r *runner) sendmailDeliver(ctx context.Context, s *sendmailRun) error {
+	del := deliveryOptions{verbose: s.inv.Verbose, queueOnFailure: s.cfg.QueueDir != ""}
+	tr, name, err := r.transport(s.cfg, s.profile, del)
+	if err != nil {
+		r.logFailure(s.cfg, s.inv, err)
+		return err
+	}
+	og := &outgoing{msg: message.Raw{Src: message.File(s.file)}, env: s.env, messageID: s.msgID, profile: s.profile}
+	res, err := tr.Deliver(ctx, og.env, og.msg)
+	queueID := ""
+	if err != nil && del.queueOnFailure && res != nil && len(res.Pending()) > 0 {
+		out := &jsonOutput{}
+		err = r.queueOnFailure(s.cfg, og, res, res.Pending(), del, out, err)
+		queueID = out.queueID
+	} else if err == nil {
+		r.drain(s.cfg)
+	}
+	r.logOutcome(s.cfg, logRecord{profile: s.profile.Name, transport: name, from: s.env.From, rcpts: s.env.To,
+		messageID: s.msgID, result: res, queueID: queueID, err: err})
+	return err
+}
+
+func (r *runner) logFailure(cfg *profiles.Config, inv sendmail.Invocation, err error) {
+	r.logOutcome(cfg, logRecord{from: inv.Sender, rcpts: inv.Recipients, err: err})
+}
+

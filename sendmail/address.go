@@ -1,0 +1,537 @@
+package sendmail
+
+import (
+	"errors"
+	"mime"
+	"strings"
+)
+
+// Address is one mailbox of an RFC 5322 address list.
+type Address struct {
+	// Name is the display name as written (a phrase, possibly quoted or
+	// RFC 2047 encoded), or the text of the comment in the old form
+	// "root (Cron Daemon)"; "" when there is none.
+	Name string
+	// Addr is the addr-spec: a local part, optionally followed by "@" and
+	// a domain. A bare local name ("root") has no "@".
+	Addr string
+}
+
+// ParseAddressList parses an RFC 5322 address list, such as the value of a
+// To header or a sendmail command line argument. Members of groups
+// ("team: a@x, b@y;") are returned as plain mailboxes; an empty group
+// ("undisclosed-recipients:;") adds none. Bare local names ("root") are
+// accepted. Addresses keep their original spelling: nothing is decoded.
+func ParseAddressList(s string) ([]Address, error) {
+	items, err := parseAddrList(s)
+	if err != nil {
+		return nil, err
+	}
+	var out []Address
+	for _, it := range items {
+		for _, m := range it.mailboxes() {
+			out = append(out, Address{Name: m.displayName(), Addr: m.addr})
+		}
+	}
+	return out, nil
+}
+
+// IsLocalAddr reports whether addr is an address of this machine: a bare
+// name without "@", or an address whose domain is "localhost",
+// "localhost.localdomain" or one of localDomains (the host name and FQDN),
+// compared without case and without a trailing dot.
+func IsLocalAddr(addr string, localDomains []string) bool {
+	if addr == "" {
+		return false
+	}
+	at := lastAt(addr)
+	if at < 0 {
+		return true
+	}
+	d := strings.TrimSuffix(addr[at+1:], ".")
+	if strings.EqualFold(d, "localhost") || strings.EqualFold(d, "localhost.localdomain") {
+		return true
+	}
+	for _, l := range localDomains {
+		if l = strings.TrimSuffix(l, "."); l != "" && strings.EqualFold(d, l) {
+			return true
+		}
+	}
+	return false
+}
+
+// FormatFrom formats a From header value from a full name (-F, a passwd
+// GECOS field, a profile) and an address: "addr" without a name, otherwise
+// "Name <addr>" with the name quoted when it needs to be, or RFC 2047
+// encoded when it is not ASCII.
+func FormatFrom(name, addr string) string {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return addr
+	}
+	if !isASCII(name) && !strings.ContainsAny(name, "\r\n") {
+		return mime.QEncoding.Encode("utf-8", name) + " <" + addr + ">"
+	}
+	return phraseOf(name) + " <" + addr + ">"
+}
+
+// mailbox is one parsed mailbox, with the original text kept so that an
+// unchanged mailbox is written back exactly as it was.
+type mailbox struct {
+	raw     string // trimmed original text
+	phrase  string // display name as written, before "<"; "" if none
+	comment string // text of the first comment of a bare addr-spec ("root (Cron Daemon)")
+	addr    string // addr-spec
+}
+
+// displayName is the name a user sees: the phrase, else the comment.
+func (m mailbox) displayName() string {
+	if m.phrase != "" {
+		return m.phrase
+	}
+	return m.comment
+}
+
+// nameForRender is the display name to write in front of a new address:
+// the phrase as written, or the comment turned into a phrase.
+func (m mailbox) nameForRender() string {
+	if m.phrase != "" {
+		return m.phrase
+	}
+	if m.comment != "" {
+		return phraseOf(m.comment)
+	}
+	return ""
+}
+
+// addrItem is one member of an address list: a mailbox or a group.
+type addrItem struct {
+	raw       string
+	group     bool
+	groupName string // raw display name of a group
+	members   []mailbox
+	mbox      mailbox
+}
+
+func (it addrItem) mailboxes() []mailbox {
+	if it.group {
+		return it.members
+	}
+	return []mailbox{it.mbox}
+}
+
+var errUnbalanced = errors.New("unbalanced quotes, comments or angle brackets")
+
+// parseAddrList parses an address list into items. Empty members (",,")
+// are skipped, as RFC 5322's obsolete syntax allows.
+func parseAddrList(s string) ([]addrItem, error) {
+	parts, err := splitTop(s, true)
+	if err != nil {
+		return nil, err
+	}
+	var items []addrItem
+	for _, p := range parts {
+		p = trimWSP(p)
+		if p == "" {
+			continue
+		}
+		it, err := parseItem(p)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+func parseItem(p string) (addrItem, error) {
+	if colon := topIndex(p, ':'); colon >= 0 {
+		semi := strings.LastIndexByte(p, ';')
+		if semi < colon || strings.TrimSpace(stripComments(p[semi+1:])) != "" {
+			return addrItem{}, errors.New("group without a closing \";\": " + quote(p))
+		}
+		members, err := splitTop(p[colon+1:semi], false)
+		if err != nil {
+			return addrItem{}, err
+		}
+		it := addrItem{raw: p, group: true, groupName: trimWSP(p[:colon])}
+		for _, m := range members {
+			if m = trimWSP(m); m == "" {
+				continue
+			}
+			mb, err := parseMailbox(m)
+			if err != nil {
+				return addrItem{}, err
+			}
+			it.members = append(it.members, mb)
+		}
+		return it, nil
+	}
+	mb, err := parseMailbox(p)
+	if err != nil {
+		return addrItem{}, err
+	}
+	return addrItem{raw: p, mbox: mb}, nil
+}
+
+// parseMailbox parses "Name <addr>", "<addr>", "addr" or "addr (comment)".
+func parseMailbox(s string) (mailbox, error) {
+	s = trimWSP(s)
+	m := mailbox{raw: s}
+	if lt := topIndex(s, '<'); lt >= 0 {
+		gt := indexOutsideQuotes(s, lt+1, '>')
+		if gt < 0 {
+			return mailbox{}, errors.New("missing \">\": " + quote(s))
+		}
+		if strings.TrimSpace(stripComments(s[gt+1:])) != "" {
+			return mailbox{}, errors.New("text after \">\": " + quote(s))
+		}
+		m.phrase = trimWSP(s[:lt])
+		inner := trimWSP(s[lt+1 : gt])
+		if strings.HasPrefix(inner, "@") { // obsolete source route: <@a,@b:user@c>
+			if c := strings.IndexByte(inner, ':'); c >= 0 {
+				inner = trimWSP(inner[c+1:])
+			}
+		}
+		m.addr = inner
+	} else {
+		var b strings.Builder
+		inQuote := false
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			switch {
+			case inQuote:
+				b.WriteByte(c)
+				if c == '\\' && i+1 < len(s) {
+					i++
+					b.WriteByte(s[i])
+				} else if c == '"' {
+					inQuote = false
+				}
+			case c == '"':
+				inQuote = true
+				b.WriteByte(c)
+			case c == '(':
+				end, text := readComment(s, i)
+				if end < 0 {
+					return mailbox{}, errUnbalanced
+				}
+				if m.comment == "" {
+					m.comment = strings.TrimSpace(text)
+				}
+				i = end
+			default:
+				b.WriteByte(c)
+			}
+		}
+		m.addr = trimWSP(b.String())
+	}
+	if err := checkAddrSpec(m.addr); err != nil {
+		return mailbox{}, err
+	}
+	return m, nil
+}
+
+// readComment reads the comment that starts at s[i] == '('. It returns the
+// index of the closing ')' and the comment text with quoted-pairs resolved,
+// or -1 when the comment is not closed.
+func readComment(s string, i int) (int, string) {
+	var b strings.Builder
+	depth := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' && i+1 < len(s):
+			i++
+			b.WriteByte(s[i])
+			continue
+		case c == '(':
+			depth++
+			if depth == 1 {
+				continue
+			}
+		case c == ')':
+			depth--
+			if depth == 0 {
+				return i, b.String()
+			}
+		}
+		b.WriteByte(c)
+	}
+	return -1, ""
+}
+
+// checkAddrSpec accepts local-part ["@" domain], where the local part is a
+// dot-atom or a quoted string and the domain a dot-atom or a domain literal.
+// Bytes above 127 are allowed (RFC 6531/6532); spaces, control characters
+// and unquoted specials are not.
+func checkAddrSpec(a string) error {
+	if a == "" {
+		return errors.New("empty address")
+	}
+	local, domain, hasAt := a, "", false
+	if at := lastAt(a); at >= 0 {
+		local, domain, hasAt = a[:at], a[at+1:], true
+	}
+	bad := errors.New("invalid address " + quote(a))
+	if local == "" || (hasAt && domain == "") {
+		return bad
+	}
+	if local[0] == '"' {
+		if !isQuotedString(local) {
+			return bad
+		}
+	} else if !isDotAtom(local) {
+		return bad
+	}
+	if hasAt {
+		if domain[0] == '[' {
+			if domain[len(domain)-1] != ']' || len(domain) < 3 || strings.ContainsAny(domain[1:len(domain)-1], "[]\\ \t") {
+				return bad
+			}
+		} else if !isDotAtom(domain) {
+			return bad
+		}
+	}
+	return nil
+}
+
+// isQuotedString reports whether s is exactly one RFC 5322 quoted string
+// without control characters.
+func isQuotedString(s string) bool {
+	if len(s) < 2 || s[0] != '"' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			i++
+		case c == '"':
+			return i == len(s)-1
+		case c < 0x20 && c != '\t' || c == 0x7f:
+			return false
+		}
+	}
+	return false
+}
+
+func isDotAtom(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != '.' && !isAtext(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// isAtext reports whether c is RFC 5322 atext, counting bytes above 127
+// (UTF-8, RFC 6532) as atext.
+func isAtext(c byte) bool {
+	switch {
+	case c >= 0x80:
+		return true
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+}
+
+// phraseOf renders a display name: as it is when it is a sequence of atoms
+// (RFC 2047 encoded words are atoms too), else as a quoted string.
+func phraseOf(name string) string {
+	name = strings.TrimSpace(name)
+	atoms := name != ""
+	for i := 0; i < len(name) && atoms; i++ {
+		atoms = isAtext(name[i]) || name[i] == ' ' || name[i] == '\t'
+	}
+	if atoms {
+		return name
+	}
+	return quote(name)
+}
+
+// quote returns s as an RFC 5322 quoted string.
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// renderMailbox writes "name <addr>", or addr alone without a name.
+func renderMailbox(name, addr string) string {
+	if name == "" {
+		return addr
+	}
+	return name + " <" + addr + ">"
+}
+
+// splitTop splits s at commas outside quoted strings, comments and angle
+// brackets. With groups set, a "name: ... ;" group is one piece.
+func splitTop(s string, groups bool) ([]string, error) {
+	var parts []string
+	inQuote, inAngle, inGroup := false, false, false
+	depth, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case inQuote:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inQuote = false
+			}
+		case depth > 0:
+			if c == '\\' {
+				i++
+			} else if c == '(' {
+				depth++
+			} else if c == ')' {
+				depth--
+			}
+		case c == '"':
+			inQuote = true
+		case c == '(':
+			depth++
+		case c == ')':
+			return nil, errUnbalanced
+		case inAngle:
+			if c == '>' {
+				inAngle = false
+			} else if c == '<' {
+				return nil, errUnbalanced
+			}
+		case c == '<':
+			inAngle = true
+		case c == '>':
+			return nil, errUnbalanced
+		case groups && c == ':' && !inGroup:
+			inGroup = true
+		case groups && c == ';' && inGroup:
+			inGroup = false
+		case c == ',' && !inGroup:
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	if inQuote || inAngle || inGroup || depth > 0 {
+		return nil, errUnbalanced
+	}
+	return append(parts, s[start:]), nil
+}
+
+// topIndex returns the index of the first c outside quoted strings,
+// comments and angle brackets, or -1. With c == '<' it finds the start of
+// an angle-addr.
+func topIndex(s string, c byte) int {
+	inQuote, inAngle, depth := false, false, 0
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case inQuote:
+			if ch == '\\' {
+				i++
+			} else if ch == '"' {
+				inQuote = false
+			}
+		case depth > 0:
+			if ch == '\\' {
+				i++
+			} else if ch == '(' {
+				depth++
+			} else if ch == ')' {
+				depth--
+			}
+		case ch == c && !inAngle:
+			return i
+		case ch == '"':
+			inQuote = true
+		case ch == '(':
+			depth++
+		case ch == '<':
+			inAngle = true
+		case ch == '>':
+			inAngle = false
+		}
+	}
+	return -1
+}
+
+// indexOutsideQuotes returns the index of the first c at or after from that
+// is not inside a quoted string, or -1.
+func indexOutsideQuotes(s string, from int, c byte) int {
+	inQuote := false
+	for i := from; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case inQuote:
+			if ch == '\\' {
+				i++
+			} else if ch == '"' {
+				inQuote = false
+			}
+		case ch == c:
+			return i
+		case ch == '"':
+			inQuote = true
+		}
+	}
+	return -1
+}
+
+// lastAt returns the index of the last "@" outside a quoted local part.
+func lastAt(a string) int {
+	at := strings.LastIndexByte(a, '@')
+	if at >= 0 && strings.IndexByte(a[at:], '"') >= 0 {
+		return -1 // "@" inside a quoted local part without domain
+	}
+	return at
+}
+
+// localPart returns the part of an addr-spec before its "@".
+func localPart(a string) string {
+	if at := lastAt(a); at >= 0 {
+		return a[:at]
+	}
+	return a
+}
+
+// stripComments removes (comments) from s.
+func stripComments(s string) string {
+	if strings.IndexByte(s, '(') < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '(' {
+			end, _ := readComment(s, i)
+			if end < 0 {
+				return s
+			}
+			i = end
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func trimWSP(s string) string { return strings.Trim(s, " \t") }
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}

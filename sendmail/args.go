@@ -1,0 +1,252 @@
+package sendmail
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Invocation is a parsed sendmail command line.
+type Invocation struct {
+	// Mode is "" or "m" (-bm) to send a message, "p" (-bp) to list the
+	// queue, and "q" (-q, or any -qXX) to flush the queue. The last mode
+	// option wins.
+	Mode string
+	// Headers (-t) takes recipients from the To, Cc and Bcc headers too.
+	Headers bool
+	// IgnoreDots (-i, -oi): a line holding a single "." does not end the
+	// message.
+	IgnoreDots bool
+	// Sender is the envelope sender from -f or -r, exactly as given
+	// (it may be "<>" or "Name <addr>"; the caller interprets it).
+	Sender string
+	// FullName is the sender's full name from -F.
+	FullName string
+	// Config is the configuration file from -C.
+	Config string
+	// Verbose is -v.
+	Verbose bool
+	// DSNNotify (-N), DSNRet (-R), EnvID (-V) and BodyType (-B) are the
+	// DSN and BODY parameters, exactly as given.
+	DSNNotify, DSNRet, EnvID, BodyType string
+	// Recipients are the arguments after the options. An argument holding
+	// a comma-separated list is split (commas inside quotes, comments and
+	// angle brackets do not split), each piece is trimmed and empty pieces
+	// are dropped. A piece may still be in "Name <addr>" form; see
+	// [ParseAddressList].
+	Recipients []string
+	// Warnings name the options that were ignored because mailout does not
+	// know them, e.g. "ignored unknown option -Z"; the caller logs them.
+	Warnings []string
+}
+
+// UsageError is a command line that sendmail mode cannot run: an
+// unsupported mode such as -bs, a missing option argument, an option after
+// the recipients. Callers exit 64 (EX_USAGE).
+type UsageError struct {
+	Msg string
+}
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usageErrorf(format string, args ...any) *UsageError {
+	return &UsageError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// withArg lists the option letters that take an argument, attached (-fuser)
+// or as the next word (-f user): sendmail's and Postfix's getopt strings.
+// -o and -q are handled apart: they only take the rest of their own word.
+const withArg = "ABCDFLMNORVXbdefhpr"
+
+// unsupportedModes explains the -b modes mailout does not implement.
+var unsupportedModes = map[byte]string{
+	's': "SMTP on stdin",
+	'v': "verify addresses",
+	'i': "initialize the alias database",
+	't': "address test mode",
+	'd': "daemon mode",
+	'D': "daemon mode",
+	'h': "host status",
+	'H': "purge host status",
+	'P': "queue counts",
+	'a': "ARPANET mode",
+}
+
+// Parse parses a sendmail command line, args without argv[0].
+//
+// It stops at "--" or at the first word that is not an option, as Postfix
+// does; every later word is a recipient. A recipient that starts with "-"
+// is only accepted after "--": anywhere else it is most likely a misplaced
+// option, and Parse returns a [*UsageError] instead of mailing it.
+func Parse(args []string) (Invocation, error) {
+	var inv Invocation
+	i := 0
+	dashes := false
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			i++
+			dashes = true
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			break
+		}
+		if a[1] == '-' {
+			inv.warnf("ignored unknown option %s", a)
+			continue
+		}
+		for j := 1; j < len(a); j++ {
+			c := a[j]
+			switch {
+			case c == 't':
+				inv.Headers = true
+			case c == 'i':
+				inv.IgnoreDots = true
+			case c == 'v':
+				inv.Verbose = true
+			case c == 'm' || c == 'n' || c == 'G' || c == 'U':
+				// -m (me too), -n (no aliasing), -G (gateway), -U (initial
+				// submission): nothing to do.
+			case c == 'I':
+				return Invocation{}, usageErrorf("sendmail mode -I (initialize the alias database) is not supported")
+			case c == 'o':
+				// -oX: the option letter and its value are the rest of the
+				// word (-oi, -oem, -odi, -or0s, -oQ/dir).
+				switch val := a[j+1:]; val {
+				case "i":
+					inv.IgnoreDots = true
+				case "":
+					inv.warnf("ignored option -o without a value")
+				}
+				j = len(a)
+			case c == 'q':
+				// -q, -q1h, -qR.site, -qI...: all flush the queue.
+				inv.Mode = "q"
+				j = len(a)
+			case strings.IndexByte(withArg, c) >= 0:
+				val := a[j+1:]
+				if val == "" {
+					if i+1 >= len(args) {
+						return Invocation{}, usageErrorf("option -%c needs an argument", c)
+					}
+					i++
+					val = args[i]
+				}
+				if err := inv.set(c, val); err != nil {
+					return Invocation{}, err
+				}
+				j = len(a)
+			default:
+				inv.warnf("ignored unknown option -%c", c)
+			}
+		}
+	}
+	for _, a := range args[i:] {
+		for _, r := range splitRecipients(a) {
+			if !dashes && r[0] == '-' {
+				return Invocation{}, usageErrorf("%q after the first recipient: put options before recipients, or \"--\" before a recipient that starts with \"-\"", r)
+			}
+			inv.Recipients = append(inv.Recipients, r)
+		}
+	}
+	if (inv.Mode == "p" || inv.Mode == "q") && len(inv.Recipients) > 0 {
+		flag := "-bp"
+		if inv.Mode == "q" {
+			flag = "-q"
+		}
+		return Invocation{}, usageErrorf("sendmail %s takes no recipients", flag)
+	}
+	return inv, nil
+}
+
+// set applies an option letter that takes an argument.
+func (inv *Invocation) set(c byte, val string) error {
+	switch c {
+	case 'b':
+		if val == "" {
+			return usageErrorf("option -b needs an argument")
+		}
+		switch val[0] {
+		case 'm':
+			inv.Mode = "m"
+		case 'p':
+			inv.Mode = "p"
+		default:
+			if what, ok := unsupportedModes[val[0]]; ok {
+				return usageErrorf("sendmail mode -b%c (%s) is not supported", val[0], what)
+			}
+			return usageErrorf("sendmail mode -b%s is not supported", val)
+		}
+	case 'f', 'r':
+		inv.Sender = val
+	case 'F':
+		inv.FullName = val
+	case 'C':
+		inv.Config = val
+	case 'N':
+		inv.DSNNotify = val
+	case 'R':
+		inv.DSNRet = val
+	case 'V':
+		inv.EnvID = val
+	case 'B':
+		inv.BodyType = val
+	case 'X', 'L', 'h', 'O':
+		// -X logfile, -L tag, -h hopcount, -O option=value: ignored.
+	default:
+		// -A, -D, -M, -d, -e, -p: sendmail options mailout has no use for.
+		inv.warnf("ignored unsupported option -%c %s", c, val)
+	}
+	return nil
+}
+
+func (inv *Invocation) warnf(format string, args ...any) {
+	inv.Warnings = append(inv.Warnings, fmt.Sprintf(format, args...))
+}
+
+// splitRecipients splits one argument at top-level commas and trims the
+// pieces, dropping empty ones. Commas inside quoted strings, comments and
+// angle brackets do not split ("Doe, John" <john@example.com> is one piece).
+// Unbalanced quoting is not an error here: the piece is kept as written and
+// the address check downstream rejects it.
+func splitRecipients(s string) []string {
+	var out []string
+	add := func(p string) {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	inQuote, inAngle, depth, start := false, false, 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case inQuote:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inQuote = false
+			}
+		case depth > 0:
+			if c == '\\' {
+				i++
+			} else if c == '(' {
+				depth++
+			} else if c == ')' {
+				depth--
+			}
+		case c == '"':
+			inQuote = true
+		case c == '(':
+			depth++
+		case c == '<':
+			inAngle = true
+		case c == '>':
+			inAngle = false
+		case c == ',' && !inAngle:
+			add(s[start:i])
+			start = i + 1
+		}
+	}
+	add(s[start:])
+	return out
+}
