@@ -264,4 +264,3 @@ func (r *runner) sendmailDeliver(ctx context.Context, s *sendmailRun) error {
 func (r *runner) logFailure(cfg *profiles.Config, inv sendmail.Invocation, err error) {
 	r.logOutcome(cfg, logRecord{from: inv.Sender, rcpts: inv.Recipients, err: err})
 }
-
