@@ -70,7 +70,8 @@ func parseDKIMKey(data []byte) (crypto.Signer, error) {
 		return nil, fmt.Errorf("PEM block %q is not a private key (want \"RSA PRIVATE KEY\" or \"PRIVATE KEY\")", block.Type)
 	}
 	if err != nil {
-		return nil, err
+		// The ASN.1 details help nobody fix a key file.
+		return nil, fmt.Errorf("PEM block %q does not hold a valid private key", block.Type)
 	}
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
