@@ -129,7 +129,7 @@ func (r *runner) exec(c *cli.Context, o sendOptions, out *jsonOutput) (code int,
 	// A signal from now on aborts a send that hangs, rather than nothing.
 	sendCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	drain(sigs)
+	drainSignals(sigs)
 	go func() {
 		select {
 		case <-sigs:
@@ -276,8 +276,8 @@ func hasHeader(fields []message.Field, name string) bool {
 	return false
 }
 
-// drain empties ch of signals the job has already had.
-func drain(ch <-chan os.Signal) {
+// drainSignals empties ch of signals the job has already had.
+func drainSignals(ch <-chan os.Signal) {
 	for {
 		select {
 		case <-ch:
