@@ -88,6 +88,7 @@ func exitCode(err error) int {
 		de  *message.DataError
 		ie  *message.InputError
 		te  *template.Error
+		tde *template.DataError
 		sue *sendmail.UsageError
 		sde *sendmail.DataError
 	)
@@ -100,7 +101,7 @@ func exitCode(err error) int {
 		return exitConfig
 	case errors.As(err, &ie):
 		return exitNoInput
-	case errors.As(err, &de), errors.As(err, &te):
+	case errors.As(err, &de), errors.As(err, &te), errors.As(err, &tde):
 		return exitDataErr
 	case errors.Is(err, context.Canceled):
 		return exitTempFail

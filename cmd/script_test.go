@@ -340,6 +340,7 @@ func decodePart(b *strings.Builder, h header, body io.Reader) error {
 	}
 	fmt.Fprintf(b, " encoding=%s\n", h.get("Content-Transfer-Encoding"))
 	if strings.HasPrefix(mt, "text/") {
+		data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
 		b.Write(data)
 		if len(data) > 0 && data[len(data)-1] != '\n' {
 			b.WriteString("\n")
