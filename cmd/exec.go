@@ -255,7 +255,9 @@ func secretVars(cfg *profiles.Config) []string {
 	names := []string{"MAILOUT_PASSWORD"}
 	if cfg != nil {
 		for _, p := range cfg.Profiles {
-			names = append(names, p.PasswordEnv)
+			if p.PasswordEnv != "" {
+				names = append(names, p.PasswordEnv)
+			}
 		}
 	}
 	return names
