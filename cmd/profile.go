@@ -1,8 +1,743 @@
 package cmd
 
-import "github.com/urfave/cli/v2"
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"mailout/delivery"
+	"mailout/message"
+	"mailout/profiles"
+)
+
+// profileCommands is what `mailout profile` accepts, for its errors.
+const profileCommands = "list, show, test, set-password or delete-password"
+
+// maxSecretBytes bounds a password read from standard input: a secret is a
+// line, and a file piped by mistake should not fill the keyring.
+const maxSecretBytes = 4096
 
 // newProfileCommand is `mailout profile`.
 func (r *runner) newProfileCommand() *cli.Command {
-	return &cli.Command{Name: "profile", Usage: "list, show and test profiles; manage their passwords", Hidden: true}
+	return &cli.Command{
+		Name:            "profile",
+		Usage:           "list, show and test profiles; manage their passwords",
+		ArgsUsage:       "list | show NAME | test [NAME] | set-password NAME | delete-password NAME",
+		HideHelpCommand: true,
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usageErrorf("profile: missing command: want %s", profileCommands)
+			}
+			return usageErrorf("profile: unknown command %q: want %s", c.Args().First(), profileCommands)
+		},
+		Subcommands: []*cli.Command{
+			{
+				Name:   "list",
+				Usage:  "list the profiles; * marks the one used when none is chosen",
+				Action: r.profileList,
+			},
+			{
+				Name:      "show",
+				Usage:     "show every effective setting of a profile and where its password comes from",
+				ArgsUsage: "NAME",
+				Action:    r.profileShow,
+			},
+			{
+				Name:      "test",
+				Usage:     "connect, start TLS and authenticate without sending; for an mx profile, try the MX hosts of --to DOMAIN",
+				ArgsUsage: "[NAME]",
+				Flags: append(testDeliveryFlags(),
+					&cli.StringFlag{Name: "to", Usage: "mx profiles: the `DOMAIN` (or address) whose mail exchangers to try"}),
+				Action: r.profileTest,
+			},
+			{
+				Name:      "set-password",
+				Usage:     "store a profile's password in the keyring (read without echo on a terminal, else from stdin)",
+				ArgsUsage: "NAME",
+				Action:    r.profileSetPassword,
+			},
+			{
+				Name:      "delete-password",
+				Usage:     "remove a profile's password from the keyring",
+				ArgsUsage: "NAME",
+				Action:    r.profileDeletePassword,
+			},
+		},
+	}
+}
+
+// testDeliveryFlags are the delivery flags that make sense without a
+// message: a test never queues.
+func testDeliveryFlags() []cli.Flag {
+	var out []cli.Flag
+	for _, f := range deliveryFlags() {
+		if f.Names()[0] != "queue-on-failure" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// profileArg returns the one NAME argument, else -P/--profile; "" when
+// neither is given.
+func profileArg(c *cli.Context) (string, error) {
+	if c.NArg() > 1 {
+		return "", usageErrorf("profile %s: one profile NAME, got %d arguments", c.Command.Name, c.NArg())
+	}
+	name, flag := c.Args().First(), globalString(c, "profile")
+	if name != "" && flag != "" && name != flag {
+		return "", usageErrorf("profile %s: NAME %q and -P %q disagree", c.Command.Name, name, flag)
+	}
+	if name == "" {
+		name = flag
+	}
+	return name, nil
+}
+
+// namedProfile loads the config and returns the profile NAME names, which
+// must be given and must exist.
+func (r *runner) namedProfile(c *cli.Context) (*profiles.Profile, error) {
+	name, err := profileArg(c)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		return nil, usageErrorf("profile %s: missing profile NAME", c.Command.Name)
+	}
+	cfg, err := r.config(c)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Choose(name, "")
+}
+
+// listEntry is one profile in `profile list --json`.
+type listEntry struct {
+	Name      string `json:"name"`
+	Default   bool   `json:"default"`
+	Transport string `json:"transport"`
+	Host      string `json:"host,omitempty"`
+	Port      int    `json:"port"`
+	From      string `json:"from,omitempty"`
+}
+
+func (r *runner) profileList(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageErrorf("profile list takes no arguments")
+	}
+	cfg, err := r.config(c)
+	if err != nil {
+		return err
+	}
+	if cfg.Path == "" {
+		return hinted(withCode(exitConfig, errors.New("no configuration file found")),
+			"create ~/.config/mailout/config.toml with a [profiles.NAME] table")
+	}
+	def := ""
+	if p, err := cfg.Choose("", ""); err == nil {
+		def = p.Name
+	}
+	entries := []listEntry{}
+	for _, n := range cfg.Names() {
+		p := cfg.Profiles[n]
+		e := listEntry{Name: n, Default: n == def, Transport: p.Transport, Port: p.Port, From: p.From}
+		if p.Transport != "mx" {
+			e.Host = p.Host
+		}
+		entries = append(entries, e)
+	}
+	if globalBool(c, "json") {
+		return writeJSON(r.env.Stdout, entries)
+	}
+	tw := newColumns(r.env.Stdout)
+	fmt.Fprintln(tw, "  NAME\tTRANSPORT\tSERVER\tFROM")
+	for _, e := range entries {
+		mark, server, from := " ", "(MX of each recipient)", e.From
+		if e.Default {
+			mark = "*"
+		}
+		if e.Transport != "mx" {
+			server = net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
+		}
+		if from == "" {
+			from = "-"
+		}
+		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\n", mark, e.Name, e.Transport, server, from)
+	}
+	return tw.flush()
+}
+
+// setting is one effective key of a profile in `profile show`.
+type setting struct {
+	Key    string `json:"key"`
+	Value  any    `json:"value"`
+	Origin string `json:"origin"` // "profile", "defaults" or "default"
+	Note   string `json:"note,omitempty"`
+}
+
+// showReport is `profile show --json`.
+type showReport struct {
+	Profile  string    `json:"profile"`
+	Config   string    `json:"config"`
+	Settings []setting `json:"settings"`
+	Secret   string    `json:"secret"` // where the password comes from, never the password
+}
+
+// settings lists p's effective keys in the order of SPEC.md's example:
+// every key the profile or [defaults] set, and every built-in default that
+// applies. A key not inherited whose value is the built-in default is
+// shown as "default": the profiles package does not say whether it was
+// written out.
+func (r *runner) settings(p *profiles.Profile) []setting {
+	var out []setting
+	add := func(key string, value, def any) {
+		switch {
+		case p.Inherited[key]:
+			out = append(out, setting{Key: key, Value: value, Origin: "defaults"})
+		case def != nil && value == def:
+			out = append(out, setting{Key: key, Value: value, Origin: "default"})
+		case value != "" && value != false && value != 0:
+			out = append(out, setting{Key: key, Value: value, Origin: "profile"})
+		}
+	}
+	mx := p.Transport == "mx"
+	add("transport", p.Transport, "smtp")
+	if mx {
+		add("resolver", p.Resolver, nil)
+		add("mx_port", p.Port, profiles.DefaultMXPort)
+		add("tls", p.TLS, "opportunistic")
+	} else {
+		add("host", p.Host, nil)
+		add("port", p.Port, defaultPort(delivery.TLSMode(p.TLS)))
+		add("tls", p.TLS, "starttls")
+	}
+	add("tls_ca_file", p.TLSCAFile, nil)
+	add("tls_fingerprint", p.TLSFingerprint, nil)
+	add("tls_cert_file", p.TLSCertFile, nil)
+	add("tls_key_file", p.TLSKeyFile, nil)
+	add("tls_skip_verify", p.TLSSkipVerify, nil)
+	if !mx {
+		add("auth", p.Auth, "auto")
+		add("username", p.Username, nil)
+		add("password_command", p.PasswordCommand, nil)
+		add("password_env", p.PasswordEnv, nil)
+		add("allow_plaintext_auth", p.AllowPlaintextAuth, nil)
+	}
+	add("from", p.From, nil)
+	add("from_rewrite", p.FromRewrite, "local")
+	if p.Helo == "" {
+		out = append(out, setting{Key: "helo", Value: r.env.Hostname(), Origin: "default", Note: "this host's name"})
+	} else {
+		add("helo", p.Helo, nil)
+	}
+	add("timeout", p.Timeout.String(), profiles.DefaultTimeout.String())
+	add("dkim_domain", p.DKIMDomain, nil)
+	add("dkim_selector", p.DKIMSelector, nil)
+	add("dkim_key_file", p.DKIMKeyFile, nil)
+	return out
+}
+
+// secretSource says where p's password would come from, or why none is
+// needed.
+func (r *runner) secretSource(p *profiles.Profile) string {
+	switch {
+	case p.Transport == "mx":
+		return "none (direct MX delivery does not authenticate)"
+	case p.Username == "" || p.Auth == "none":
+		return "none (no AUTH: the profile has no username)"
+	}
+	return r.secrets().Source(p)
+}
+
+func (r *runner) profileShow(c *cli.Context) error {
+	p, err := r.namedProfile(c)
+	if err != nil {
+		return err
+	}
+	cfg, _ := r.config(c)
+	rep := showReport{Profile: p.Name, Config: cfg.Path, Settings: r.settings(p), Secret: r.secretSource(p)}
+	if globalBool(c, "json") {
+		return writeJSON(r.env.Stdout, rep)
+	}
+	tw := newColumns(r.env.Stdout)
+	fmt.Fprintf(tw, "# profile %q from %s\n", p.Name, cfg.Path)
+	fmt.Fprintf(tw, "[profiles.%s]\n", tomlKey(p.Name))
+	for _, s := range rep.Settings {
+		comment := ""
+		switch s.Origin {
+		case "defaults":
+			comment = "# from [defaults]"
+		case "default":
+			comment = "# default"
+		}
+		if s.Note != "" {
+			comment += " (" + s.Note + ")"
+		}
+		fmt.Fprintf(tw, "%s = %s\t%s\n", s.Key, tomlValue(s.Value), comment)
+	}
+	fmt.Fprintf(tw, "# password: %s\n", rep.Secret)
+	return tw.flush()
+}
+
+// tomlKey quotes a table name that is not a bare TOML key.
+func tomlKey(s string) string {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+func tomlValue(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
+}
+
+// testReport is what `profile test` found, printed as text or --json.
+type testReport struct {
+	Profile       string      `json:"profile,omitempty"`
+	Server        string      `json:"server,omitempty"`
+	Extensions    []string    `json:"extensions,omitempty"`
+	TLS           *tlsReport  `json:"tls,omitempty"`
+	AuthUser      string      `json:"auth_user,omitempty"`
+	AuthMechanism string      `json:"auth_mechanism,omitempty"`
+	Domain        string      `json:"domain,omitempty"`
+	MX            []mxReport  `json:"mx,omitempty"`
+	SPF           *spfReport  `json:"spf,omitempty"`
+	DKIM          *dkimReport `json:"dkim,omitempty"`
+	ExitCode      int         `json:"exit_code"`
+	Error         string      `json:"error,omitempty"`
+}
+
+type tlsReport struct {
+	Version     string    `json:"version"`
+	Cipher      string    `json:"cipher"`
+	Subject     string    `json:"subject,omitempty"`
+	Issuer      string    `json:"issuer,omitempty"`
+	NotAfter    time.Time `json:"not_after"`
+	Fingerprint string    `json:"sha256,omitempty"`
+}
+
+type mxReport struct {
+	Host       string   `json:"host"`
+	Preference uint16   `json:"preference"`
+	Implicit   bool     `json:"implicit,omitempty"`
+	Addr       string   `json:"addr,omitempty"`
+	Answered   bool     `json:"answered"`
+	STARTTLS   bool     `json:"starttls"`
+	Extensions []string `json:"extensions,omitempty"`
+	Error      string   `json:"error,omitempty"`
+}
+
+type spfReport struct {
+	Domain string `json:"domain"`
+	Record string `json:"record,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+type dkimReport struct {
+	Name   string `json:"name"`
+	Record string `json:"record"`
+}
+
+func (r *runner) profileTest(c *cli.Context) error {
+	rep := &testReport{}
+	err := r.runProfileTest(c, rep)
+	if globalBool(c, "json") {
+		rep.ExitCode = exitCode(err)
+		if err != nil {
+			rep.Error = oneLine(err.Error())
+		}
+		if werr := writeJSON(r.env.Stdout, rep); werr != nil && err == nil {
+			return werr
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	return r.printTestReport(rep)
+}
+
+func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
+	del := readDeliveryOptions(c)
+	name, err := profileArg(c)
+	if err != nil {
+		return err
+	}
+	del.profile = name
+	if err := del.validate(); err != nil {
+		return err
+	}
+	if del.server != "" && name != "" {
+		return usageErrorf("profile test: --server ignores profiles; give either NAME or --server")
+	}
+	var p *profiles.Profile
+	if del.server == "" {
+		cfg, err := r.config(c)
+		if err != nil {
+			return err
+		}
+		if p, err = r.chooseProfile(cfg, del, "", false); err != nil {
+			return err
+		}
+		if p != nil {
+			rep.Profile = p.Name
+		}
+	}
+	to := c.String("to")
+	if del.mx || p != nil && p.Transport == "mx" {
+		return r.testMX(c.Context, p, to, del.verbose, rep)
+	}
+	if to != "" {
+		return usageErrorf("profile test: --to goes with an mx profile or --mx")
+	}
+	var o delivery.RelayOptions
+	if del.server != "" {
+		o, err = r.serverOptions(del)
+	} else {
+		o, err = r.profileOptions(p)
+	}
+	if err != nil {
+		return err
+	}
+	rep.Server = net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	watch := &authWatcher{next: r.verboseWriter(del)}
+	o.Verbose = watch
+	s, err := delivery.NewRelay(o).Open(c.Context)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	rep.Extensions = s.Extensions()
+	if st, ok := s.TLS(); ok {
+		rep.TLS = describeTLS(st)
+	}
+	if watch.mech != "" {
+		rep.AuthUser, rep.AuthMechanism = o.Auth.Username, watch.mech
+	}
+	return nil
+}
+
+func describeTLS(st tls.ConnectionState) *tlsReport {
+	t := &tlsReport{Version: tls.VersionName(st.Version), Cipher: tls.CipherSuiteName(st.CipherSuite)}
+	if len(st.PeerCertificates) > 0 {
+		cert := st.PeerCertificates[0]
+		t.Subject, t.Issuer = cert.Subject.String(), cert.Issuer.String()
+		t.NotAfter = cert.NotAfter.UTC()
+		t.Fingerprint = delivery.Fingerprint(cert.Raw)
+	}
+	return t
+}
+
+// authWatcher passes the SMTP transcript on to next (nil: nowhere) and
+// notes the AUTH mechanism delivery chose, which the transcript is the
+// only place to learn.
+type authWatcher struct {
+	next io.Writer
+	mech string
+}
+
+func (a *authWatcher) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(string(p), "\n") {
+		if rest, ok := strings.CutPrefix(line, "* authenticating as "); ok {
+			if i := strings.LastIndex(rest, " with "); i >= 0 {
+				a.mech = rest[i+len(" with "):]
+			}
+		}
+	}
+	if a.next == nil {
+		return len(p), nil
+	}
+	return a.next.Write(p)
+}
+
+// testMX resolves the domain of --to and greets each of its mail
+// exchangers, then checks what receivers will check of the sender: SPF
+// for the From domain, and prints the DKIM record to publish.
+func (r *runner) testMX(ctx context.Context, p *profiles.Profile, to string, verbose bool, rep *testReport) error {
+	if to == "" {
+		return usageErrorf("profile test: an mx profile needs --to DOMAIN, the domain whose mail exchangers to try")
+	}
+	domain := to
+	if i := strings.LastIndexByte(to, '@'); i >= 0 {
+		domain = to[i+1:]
+	}
+	rep.Domain = domain
+	o, err := r.mxOptions(p)
+	if err != nil {
+		return err
+	}
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
+	}
+	txt, ok := o.Resolver.(delivery.TXTResolver)
+	if !ok {
+		txt = net.DefaultResolver
+	}
+	if verbose {
+		o.Verbose = r.env.Stderr
+	}
+	hosts, err := delivery.NewMX(o).Probe(ctx, domain)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, h := range hosts {
+		m := mxReport{Host: h.Host, Preference: h.Preference, Implicit: h.Implicit, Addr: h.Addr,
+			Answered: h.Answered, STARTTLS: h.STARTTLS, Extensions: h.Extensions}
+		if h.Err != nil {
+			m.Error = oneLine(h.Err.Error())
+			errs = append(errs, h.Err)
+		}
+		rep.MX = append(rep.MX, m)
+	}
+
+	from, err := r.defaultFrom(p)
+	if err != nil {
+		return err
+	}
+	fromDomain := message.Domain(from.Address)
+	spf := &spfReport{Domain: fromDomain}
+	rec, found, err := delivery.LookupSPF(ctx, txt, fromDomain)
+	switch {
+	case errors.Is(err, delivery.ErrMultipleSPF):
+		spf.Record, spf.Error = rec, "more than one SPF record: receivers treat that as a permanent error"
+	case err != nil:
+		spf.Error = oneLine(err.Error())
+	case found:
+		spf.Record = rec
+	}
+	rep.SPF = spf
+	if spf.Record == "" && spf.Error == "" {
+		fmt.Fprintf(r.env.Stderr, "mailout: warning: %s publishes no SPF record; receivers may refuse or junk mail from this host: publish a TXT record such as \"v=spf1 a mx ~all\"\n", fromDomain)
+	}
+
+	if p != nil && p.DKIMKeyFile != "" {
+		key, err := delivery.LoadDKIMKey(p.DKIMKeyFile)
+		if err != nil {
+			return withCode(exitConfig, fmt.Errorf("profile %q: %w", p.Name, err))
+		}
+		rep.DKIM = &dkimReport{Name: p.DKIMSelector + "._domainkey." + p.DKIMDomain, Record: delivery.DKIMRecord(key)}
+	}
+
+	for _, h := range hosts {
+		if h.Answered {
+			return nil
+		}
+	}
+	return delivery.Worst(errs...)
+}
+
+func (r *runner) printTestReport(rep *testReport) error {
+	tw := newColumns(r.env.Stdout)
+	if rep.Profile != "" {
+		fmt.Fprintf(tw, "profile\t%s\n", rep.Profile)
+	}
+	if rep.Domain != "" {
+		return r.printMXReport(tw, rep)
+	}
+	fmt.Fprintf(tw, "server\t%s\n", rep.Server)
+	fmt.Fprintf(tw, "capabilities\t%s\n", strings.Join(rep.Extensions, ", "))
+	if t := rep.TLS; t != nil {
+		fmt.Fprintf(tw, "tls\t%s, %s\n", t.Version, t.Cipher)
+		if t.Fingerprint != "" {
+			fmt.Fprintf(tw, "certificate\t%s\n", t.Subject)
+			fmt.Fprintf(tw, "issuer\t%s\n", t.Issuer)
+			fmt.Fprintf(tw, "expires\t%s%s\n", t.NotAfter.Format("2006-01-02 15:04:05 MST"), r.expiryNote(t.NotAfter))
+			fmt.Fprintf(tw, "sha256\t%s\n", t.Fingerprint)
+		}
+	} else {
+		fmt.Fprintf(tw, "tls\tnone: the connection is not encrypted\n")
+	}
+	if rep.AuthMechanism != "" {
+		fmt.Fprintf(tw, "auth\tauthenticated as %s with %s\n", rep.AuthUser, rep.AuthMechanism)
+	} else {
+		fmt.Fprintf(tw, "auth\tnone (no username configured)\n")
+	}
+	fmt.Fprintf(tw, "result\tok: connected; nothing was sent\n")
+	return tw.flush()
+}
+
+func (r *runner) expiryNote(t time.Time) string {
+	left := t.Sub(r.env.Now())
+	switch {
+	case left < 0:
+		return " (EXPIRED)"
+	case left < 24*time.Hour:
+		return " (expires within a day)"
+	}
+	return fmt.Sprintf(" (in %d days)", int(left.Hours()/24))
+}
+
+func (r *runner) printMXReport(tw *columns, rep *testReport) error {
+	fmt.Fprintf(tw, "domain\t%s\n", rep.Domain)
+	for _, m := range rep.MX {
+		host := fmt.Sprintf("%d %s", m.Preference, m.Host)
+		if m.Implicit {
+			host = m.Host + " (no MX record: the domain itself)"
+		}
+		state := "no answer: " + m.Error
+		if m.Answered {
+			state = "answers at " + m.Addr + ", no STARTTLS"
+			if m.STARTTLS {
+				state = "answers at " + m.Addr + ", offers STARTTLS"
+			}
+		}
+		fmt.Fprintf(tw, "mx\t%s: %s\n", host, state)
+	}
+	if s := rep.SPF; s != nil {
+		switch {
+		case s.Error != "":
+			fmt.Fprintf(tw, "spf\t%s: %s\n", s.Domain, s.Error)
+		case s.Record != "":
+			fmt.Fprintf(tw, "spf\t%s: %q\n", s.Domain, s.Record)
+		default:
+			fmt.Fprintf(tw, "spf\t%s: none\n", s.Domain)
+		}
+	}
+	if d := rep.DKIM; d != nil {
+		fmt.Fprintf(tw, "dkim\tpublish this TXT record:\n")
+		if err := tw.flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.env.Stdout, "%s  TXT %s\n", d.Name, txtStrings(d.Record))
+	}
+	return tw.flush()
+}
+
+// txtStrings quotes a TXT record as zone files want it: strings of at most
+// 255 bytes, which resolvers join again.
+func txtStrings(s string) string {
+	var parts []string
+	for len(s) > 255 {
+		parts = append(parts, strconv.Quote(s[:255]))
+		s = s[255:]
+	}
+	parts = append(parts, strconv.Quote(s))
+	return strings.Join(parts, " ")
+}
+
+func (r *runner) profileSetPassword(c *cli.Context) error {
+	p, err := r.namedProfile(c)
+	if err != nil {
+		return err
+	}
+	secret, err := r.readSecret(p.Name)
+	if err != nil {
+		return err
+	}
+	s := r.secrets()
+	if err := s.SetPassword(p, secret); err != nil {
+		return err
+	}
+	if r.env.StdinTTY || globalBool(c, "verbose") {
+		fmt.Fprintf(r.env.Stderr, "mailout: password for profile %q stored in the %s\n", p.Name, s.Source(p))
+	}
+	return nil
+}
+
+// readSecret reads a password without echo from the terminal when stdin
+// is one, else one line from stdin.
+func (r *runner) readSecret(name string) (string, error) {
+	var secret string
+	if r.env.StdinTTY {
+		tty, err := r.env.OpenTTY()
+		if err != nil {
+			return "", withCode(exitConfig, fmt.Errorf("open the terminal to read the password: %w", err))
+		}
+		defer tty.Close()
+		fmt.Fprintf(tty, "Password for profile %s: ", name)
+		b, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(tty)
+		if err != nil {
+			return "", withCode(exitConfig, fmt.Errorf("read password from terminal: %w", err))
+		}
+		secret = string(b)
+	} else {
+		b, err := io.ReadAll(io.LimitReader(r.env.Stdin, maxSecretBytes+1))
+		if err != nil {
+			return "", withCode(exitIOErr, fmt.Errorf("read password from standard input: %w", err))
+		}
+		if len(b) > maxSecretBytes {
+			return "", usageErrorf("the password on standard input is longer than %d bytes", maxSecretBytes)
+		}
+		secret = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	}
+	switch {
+	case secret == "":
+		return "", usageErrorf("empty password: nothing stored")
+	case strings.ContainsAny(secret, "\r\n"):
+		return "", usageErrorf("the password has a line break in it: give it as one line")
+	}
+	return secret, nil
+}
+
+func (r *runner) profileDeletePassword(c *cli.Context) error {
+	p, err := r.namedProfile(c)
+	if err != nil {
+		return err
+	}
+	err = r.secrets().DeletePassword(p)
+	if errors.Is(err, profiles.ErrNotFound) {
+		fmt.Fprintf(r.env.Stderr, "mailout: warning: no password was stored for profile %q\n", p.Name)
+		return nil
+	}
+	return err
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return withCode(exitIOErr, fmt.Errorf("write output: %w", err))
+	}
+	return nil
+}
+
+// columns aligns tab-separated cells like tabwriter and drops the padding
+// that tabwriter leaves at the end of a line whose last cell is empty.
+type columns struct {
+	out io.Writer
+	buf bytes.Buffer
+	tw  *tabwriter.Writer
+}
+
+func newColumns(out io.Writer) *columns {
+	c := &columns{out: out}
+	c.tw = tabwriter.NewWriter(&c.buf, 0, 0, 2, ' ', 0)
+	return c
+}
+
+func (c *columns) Write(p []byte) (int, error) { return c.tw.Write(p) }
+
+// flush writes what was aligned so far.
+func (c *columns) flush() error {
+	c.tw.Flush()
+	lines := strings.SplitAfter(c.buf.String(), "\n")
+	c.buf.Reset()
+	for _, l := range lines {
+		if t := strings.TrimRight(l, " \n"); t != strings.TrimSuffix(l, "\n") {
+			l = t + "\n"
+		}
+		if _, err := io.WriteString(c.out, l); err != nil {
+			return withCode(exitIOErr, fmt.Errorf("write output: %w", err))
+		}
+	}
+	return nil
 }
