@@ -12,6 +12,7 @@ import (
 	"mime/quotedprintable"
 	"net/mail"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,12 +48,29 @@ func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
+		// [strict]: MAILOUT_TEST_STRICT=1, where a missing program fails
+		// the script (see the "missing" command) instead of skipping it.
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "strict":
+				return os.Getenv("MAILOUT_TEST_STRICT") == "1", nil
+			case "git-send-email":
+				out, err := exec.Command("git", "--exec-path").Output()
+				if err != nil {
+					return false, nil
+				}
+				_, err = os.Stat(filepath.Join(strings.TrimSpace(string(out)), "git-send-email"))
+				return err == nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("HOME", e.WorkDir+"/home")
 			e.Setenv("XDG_CONFIG_HOME", e.WorkDir+"/home/.config")
 			e.Setenv("XDG_STATE_HOME", e.WorkDir+"/home/.local/state")
 			e.Setenv("DBUS_SESSION_BUS_ADDRESS", "")
 			e.Setenv("MAILOUT_CONFIG", "")
+			e.Setenv("MAILOUT_TEST_STRICT", os.Getenv("MAILOUT_TEST_STRICT"))
 			st := &scriptState{servers: map[string]*scriptServer{}}
 			e.Values[stateKey{}] = st
 			e.Defer(st.closeAll)
@@ -69,6 +87,7 @@ func TestScript(t *testing.T) {
 			"checksum": cmdChecksum,
 			"dnsd":     cmdDNSD,
 			"code":     cmdCode,
+			"missing":  cmdMissing,
 		},
 	})
 }
@@ -398,6 +417,12 @@ func atoi(ts *testscript.TestScript, s string) int {
 		ts.Fatalf("not a number: %q", s)
 	}
 	return n
+}
+
+// missing PROG fails the script: used as "[!exec:PROG] [strict] missing
+// PROG" before a skip, so CI never silently skips a real-program test.
+func cmdMissing(ts *testscript.TestScript, neg bool, args []string) {
+	ts.Fatalf("%s is not installed but MAILOUT_TEST_STRICT=1 requires it", strings.Join(args, " "))
 }
 
 // code N PROG ARGS... runs PROG like exec and asserts its exit status is N;
