@@ -138,8 +138,17 @@ func (r *runner) printDry(og *outgoing) error {
 }
 
 // deliverOutgoing hands the message to its transport and deals with the
-// outcome: --json, dead.letter for piped bodies.
-func (r *runner) deliverOutgoing(ctx context.Context, cfg *profiles.Config, og *outgoing, del deliveryOptions, out *jsonOutput) error {
+// outcome: the spool for --queue-on-failure, dead.letter for piped bodies,
+// the log line.
+func (r *runner) deliverOutgoing(ctx context.Context, cfg *profiles.Config, og *outgoing, del deliveryOptions, out *jsonOutput) (err error) {
+	defer func() {
+		rec := logRecord{from: og.env.From, rcpts: og.env.To, messageID: og.messageID, result: out.result,
+			queueID: out.queueID, transport: out.transport, err: err}
+		if og.profile != nil {
+			rec.profile = og.profile.Name
+		}
+		r.logOutcome(cfg, rec)
+	}()
 	tr, name, err := r.transport(cfg, og.profile, del)
 	if err != nil {
 		return err

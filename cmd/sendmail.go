@@ -241,24 +241,8 @@ func dedupe(list []string) []string {
 // that nothing flushes is worse than a caller that knows.
 func (r *runner) sendmailDeliver(ctx context.Context, s *sendmailRun) error {
 	del := deliveryOptions{verbose: s.inv.Verbose, queueOnFailure: s.cfg.QueueDir != ""}
-	tr, name, err := r.transport(s.cfg, s.profile, del)
-	if err != nil {
-		r.logFailure(s.cfg, s.inv, err)
-		return err
-	}
 	og := &outgoing{msg: message.Raw{Src: message.File(s.file)}, env: s.env, messageID: s.msgID, profile: s.profile}
-	res, err := tr.Deliver(ctx, og.env, og.msg)
-	queueID := ""
-	if err != nil && del.queueOnFailure && res != nil && len(res.Pending()) > 0 {
-		out := &jsonOutput{}
-		err = r.queueOnFailure(s.cfg, og, res, res.Pending(), del, out, err)
-		queueID = out.queueID
-	} else if err == nil {
-		r.drain(s.cfg)
-	}
-	r.logOutcome(s.cfg, logRecord{profile: s.profile.Name, transport: name, from: s.env.From, rcpts: s.env.To,
-		messageID: s.msgID, result: res, queueID: queueID, err: err})
-	return err
+	return r.deliverOutgoing(ctx, s.cfg, og, del, &jsonOutput{})
 }
 
 func (r *runner) logFailure(cfg *profiles.Config, inv sendmail.Invocation, err error) {
