@@ -457,3 +457,28 @@ type transportFunc func(ctx context.Context, env message.Envelope, msg message.M
 func (f transportFunc) Deliver(ctx context.Context, env message.Envelope, msg message.Message) (*Result, error) {
 	return f(ctx, env, msg)
 }
+
+func FuzzPresentKeys(f *testing.F) {
+	f.Add([]byte("From: a\r\nTo: b\r\n\r\nbody"))
+	f.Add([]byte("from:a\n to:\nSUBJECT: x\n\n"))
+	f.Add([]byte(":\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, k := range presentKeys(b) {
+			if !slices.Contains(signedHeaders(), k) {
+				t.Fatalf("presentKeys(%q) returned %q, not a signed header", b, k)
+			}
+		}
+	})
+}
+
+func FuzzParseDKIMKey(f *testing.F) {
+	f.Add([]byte(weakRSAKey))
+	f.Add([]byte(ecdsaKey))
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINW40tpLIhaXbtC2PlROLKi+WQxoHSMmhwZBm/1kL45G\n-----END PRIVATE KEY-----\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := parseDKIMKey(b)
+		if err == nil && DKIMRecord(k) == "" {
+			t.Fatalf("parseDKIMKey(%q) accepted a key DKIMRecord cannot publish", b)
+		}
+	})
+}

@@ -526,3 +526,20 @@ func TestGroupByDomain(t *testing.T) {
 		}
 	}
 }
+
+func FuzzIsSPF(f *testing.F) {
+	for _, s := range []string{"v=spf1", "v=spf1 -all", "V=SPF1 a", "v=spf10", "", "v=spf"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if isSPF(s) && (!strings.HasPrefix(strings.ToLower(s), "v=spf1") || !isSPF(s+" a")) {
+			t.Fatalf("isSPF(%q) = true for a record that is not v=spf1", s)
+		}
+		if !isSPF("v=spf1 " + s) {
+			t.Fatalf("isSPF(%q) = false", "v=spf1 "+s)
+		}
+		if isSPF("v=spf1x" + s) {
+			t.Fatalf("isSPF(%q) = true", "v=spf1x"+s)
+		}
+	})
+}
