@@ -262,9 +262,12 @@ func (m *MX) route(ctx context.Context, domain string) ([]mxHost, *Error) {
 	cancel()
 	var dnse *net.DNSError
 	switch {
+	case len(mxs) > 0:
+		// Go drops malformed records and reports them with the good ones:
+		// the good ones are enough to deliver.
 	case err != nil && !(errors.As(err, &dnse) && dnse.IsNotFound):
 		return nil, dnsError(domain, err)
-	case err != nil || len(mxs) == 0:
+	default:
 		// No MX records (NODATA or NXDOMAIN look alike here): the domain
 		// itself is the mail exchanger when it has an address (implicit
 		// MX, RFC 5321 section 5.1); NXDOMAIN fails that lookup too.
