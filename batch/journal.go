@@ -1,0 +1,405 @@
+package batch
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Row outcomes, as written to the journal and the report.
+const (
+	StatusSent    = "sent"    // accepted by the server
+	StatusQueued  = "queued"  // handed to the spool, which delivers it later
+	StatusFailed  = "failed"  // not sent; a re-run tries again
+	StatusSkipped = "skipped" // not tried: already sent per the journal (never journaled)
+)
+
+// ErrJournalInUse is returned by [OpenJournal] when another process holds the
+// journal open.
+var ErrJournalInUse = errors.New("batch: journal is in use by another mailout batch run")
+
+// Journal is the append-only record of row outcomes that lets a re-run skip
+// every key already sent. Each [Journal.Record] is one JSON line,
+//
+//	{"time":"2025-01-02T03:04:05Z","status":"sent","row":7,"key":"bob@example.com"}
+//
+// written and fsynced before Record returns. On open, only the keys recorded
+// as sent or queued are kept, as 16-byte hashes. A Journal is safe for
+// concurrent use, and holds an exclusive lock on its file while open, so two
+// runs over the same journal cannot both mail a row.
+type Journal struct {
+	path string
+	f    *os.File
+	now  func() time.Time
+
+	mu      sync.Mutex
+	cond    sync.Cond // signalled when an fsync ends
+	done    hashSet   // keys sent or queued
+	claimed map[keyHash]struct{}
+	written uint64 // lines written
+	synced  uint64 // lines known durable
+	syncing bool
+	err     error // sticky: after a failed write or fsync nothing can be trusted
+	closed  bool
+}
+
+// journalLine is the JSON shape of one journal line; the field order is the
+// order written.
+type journalLine struct {
+	Time   string `json:"time"`
+	Status string `json:"status"`
+	Row    int    `json:"row"`
+	Key    string `json:"key"`
+}
+
+// OpenJournal opens or creates the journal at path, creating missing folders
+// with mode 0700 and the file with mode 0600, and loads the keys it records
+// as sent or queued.
+//
+// A last line cut short (the process was killed while writing it) is dropped,
+// or kept when it is complete but for its line break. Any other line that is
+// not a journal line is an error naming it: dropping it could mail its row
+// again.
+func OpenJournal(path string) (*Journal, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	_, statErr := os.Lstat(path)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		syncDir(dir) // make the new file's name durable too
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		if errors.Is(err, ErrJournalInUse) {
+			return nil, fmt.Errorf("journal %s: %w", path, err)
+		}
+		return nil, fmt.Errorf("journal %s: lock: %w", path, err)
+	}
+	j := &Journal{path: path, f: f, now: time.Now, claimed: make(map[keyHash]struct{})}
+	j.cond.L = &j.mu
+	if err := j.load(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return j, nil
+}
+
+// load reads every line, keeps the done keys and mends a torn last line.
+func (j *Journal) load() error {
+	if _, err := j.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	br := bufio.NewReaderSize(j.f, 64<<10)
+	var (
+		done []keyHash
+		off  int64 // end of the last complete line
+		n    int   // line number
+	)
+	if fi, err := j.f.Stat(); err == nil {
+		done = make([]keyHash, 0, fi.Size()/96) // about one key a line, to spare regrowing
+	}
+	for {
+		line, err := readLine(br)
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("journal %s: %w", j.path, err)
+		}
+		if len(line) == 0 {
+			break
+		}
+		n++
+		torn := line[len(line)-1] != '\n' // only possible at EOF
+		if !torn && len(bytes.TrimSpace(line)) == 0 {
+			off += int64(len(line))
+			continue
+		}
+		status, key, perr := parseJournalLine(bytes.TrimSuffix(line, []byte("\n")))
+		if torn {
+			if perr != nil {
+				// The write of this line never finished, so its Record never
+				// returned: drop the fragment, or the next line would be glued to it.
+				if err := j.f.Truncate(off); err != nil {
+					return fmt.Errorf("journal %s: drop torn last line: %w", j.path, err)
+				}
+			} else if _, err := j.f.Write([]byte("\n")); err != nil {
+				return fmt.Errorf("journal %s: mend torn last line: %w", j.path, err)
+			}
+			if err := j.f.Sync(); err != nil {
+				return fmt.Errorf("journal %s: %w", j.path, err)
+			}
+		} else if perr != nil {
+			return fmt.Errorf("journal %s: line %d: %v (repair or delete that line; without a \"sent\" line its row is mailed again)", j.path, n, perr)
+		}
+		if perr == nil && (status == StatusSent || status == StatusQueued) {
+			done = append(done, hashKeyBytes(key))
+		}
+		off += int64(len(line))
+		if err == io.EOF {
+			break
+		}
+	}
+	j.done.load(done)
+	return nil
+}
+
+// encodeJournalLine returns l as one JSON line, '<' and '>' unescaped so
+// that addresses stay readable.
+func encodeJournalLine(l journalLine) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(l) // cannot fail: strings and an int
+	return buf.Bytes()
+}
+
+// readLine returns the next line with its '\n', of any length; the slice is
+// valid until the next call.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return line, err
+	}
+	long := append([]byte(nil), line...)
+	for err == bufio.ErrBufferFull {
+		line, err = br.ReadSlice('\n')
+		long = append(long, line...)
+	}
+	return long, err
+}
+
+// parseJournalLine returns the status and key of a journal line. Lines as
+// Record writes them take a fast path; anything else goes through
+// encoding/json, so a line edited by hand still reads.
+func parseJournalLine(b []byte) (status string, key []byte, err error) {
+	status, key, ok := parseJournalLineFast(b)
+	if !ok {
+		var l journalLine
+		if err := json.Unmarshal(b, &l); err != nil {
+			return "", nil, errors.New("not a journal line")
+		}
+		status, key = l.Status, []byte(l.Key)
+	}
+	switch status {
+	case StatusSent, StatusQueued, StatusFailed:
+	default:
+		return "", nil, fmt.Errorf("unknown status %q", status)
+	}
+	if len(key) == 0 {
+		return "", nil, errors.New("no key")
+	}
+	return status, key, nil
+}
+
+// parseJournalLineFast reads {"time":"T","status":"S","row":N,"key":"K"} where
+// T, S and K need no JSON unescaping. It is what makes opening a journal of a
+// million lines take a fraction of a second instead of seconds.
+func parseJournalLineFast(b []byte) (status string, key []byte, ok bool) {
+	// str reads prefix, then a string up to '"' that needs no unescaping.
+	str := func(prefix string) []byte {
+		rest, found := bytes.CutPrefix(b, []byte(prefix))
+		end := bytes.IndexByte(rest, '"')
+		if !found || end < 0 {
+			ok = false
+			return nil
+		}
+		for _, c := range rest[:end] {
+			if c == '\\' || c < 0x20 {
+				ok = false
+				return nil
+			}
+		}
+		b = rest[end+1:]
+		return rest[:end]
+	}
+	ok = true
+	str(`{"time":"`)
+	st := str(`,"status":"`)
+	rest, found := bytes.CutPrefix(b, []byte(`,"row":`))
+	digits := 0
+	for digits < len(rest) && rest[digits] >= '0' && rest[digits] <= '9' {
+		digits++
+	}
+	if !found || digits == 0 {
+		return "", nil, false
+	}
+	b = rest[digits:]
+	key = str(`,"key":"`)
+	if !ok || string(b) != "}" || !utf8.Valid(key) {
+		return "", nil, false
+	}
+	switch string(st) {
+	case StatusSent:
+		return StatusSent, key, true
+	case StatusQueued:
+		return StatusQueued, key, true
+	case StatusFailed:
+		return StatusFailed, key, true
+	}
+	return "", nil, false // let encoding/json name it
+}
+
+// Sent reports whether key is recorded as sent or queued, by this run or an
+// earlier one.
+func (j *Journal) Sent(key string) bool {
+	h := hashKey(key)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.done.has(h)
+}
+
+// Claim reports whether key is neither recorded as sent or queued nor already
+// claimed in this run, and claims it. Feeding only claimed rows to the workers
+// means that a key repeated in the CSV is mailed once, however many workers
+// run. A claim lasts until the journal is closed; it is not written.
+func (j *Journal) Claim(key string) bool {
+	h := hashKey(key)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, ok := j.claimed[h]; ok || j.done.has(h) {
+		return false
+	}
+	j.claimed[h] = struct{}{}
+	return true
+}
+
+// Record appends the outcome of row (1-based) for key and returns once the
+// line is durable (fsynced). Status is [StatusSent], [StatusQueued] or
+// [StatusFailed]. Concurrent calls share fsyncs. After a failed write or
+// fsync, every later call returns that error.
+func (j *Journal) Record(key, status string, row int) error {
+	switch status {
+	case StatusSent, StatusQueued, StatusFailed:
+	default:
+		return fmt.Errorf("journal: cannot record status %q", status)
+	}
+	if key == "" {
+		return errors.New("journal: empty key")
+	}
+	if !utf8.ValidString(key) {
+		return errors.New("journal: key is not valid UTF-8")
+	}
+	line := encodeJournalLine(journalLine{Time: j.now().UTC().Format(time.RFC3339), Status: status, Row: row, Key: key})
+	h := hashKey(key)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return fmt.Errorf("journal %s: closed", j.path)
+	}
+	if j.err != nil {
+		return j.err
+	}
+	if _, err := j.f.Write(line); err != nil {
+		j.err = fmt.Errorf("journal %s: %w", j.path, err)
+		return j.err
+	}
+	j.written++
+	mine := j.written
+	// Group commit: one caller fsyncs everything written so far while the
+	// others wait for it; whoever finds its line not yet covered goes next.
+	for j.synced < mine && j.err == nil {
+		if j.syncing {
+			j.cond.Wait()
+			continue
+		}
+		j.syncing = true
+		target := j.written
+		j.mu.Unlock()
+		err := j.f.Sync()
+		j.mu.Lock()
+		j.syncing = false
+		if err != nil {
+			j.err = fmt.Errorf("journal %s: %w", j.path, err)
+		} else {
+			j.synced = target
+		}
+		j.cond.Broadcast()
+	}
+	if j.err != nil {
+		return j.err
+	}
+	if status != StatusFailed {
+		j.done.add(h)
+		delete(j.claimed, h)
+	}
+	return nil
+}
+
+// Close releases the journal's lock and file. Every recorded line is already
+// durable.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for j.syncing {
+		j.cond.Wait()
+	}
+	if j.closed {
+		return nil
+	}
+	j.closed = true
+	if err := j.f.Close(); err != nil {
+		return fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	return nil
+}
+
+// DefaultJournalPath returns the journal of a CSV file mailed with a template:
+// stateDir/mailout/batch/BASE-HASH.journal, where BASE is the CSV file's name
+// without extension and HASH a short hash of the absolute CSV and template
+// paths (symbolic links resolved where possible). So re-running the same
+// command finds the same journal, and the same CSV with another template
+// starts a new one. stateDir is $XDG_STATE_HOME, or ~/.local/state.
+func DefaultJournalPath(stateDir, csvPath, templatePath string) string {
+	h := sha256.New()
+	h.Write([]byte(canonicalPath(csvPath)))
+	h.Write([]byte{0})
+	h.Write([]byte(canonicalPath(templatePath)))
+	sum := hex.EncodeToString(h.Sum(nil))[:12]
+
+	base := filepath.Base(csvPath)
+	base = strings.TrimSuffix(base, filepath.Ext(base))
+	base = strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, base)
+	if strings.Trim(base, "._-") == "" {
+		base = "csv"
+	}
+	return filepath.Join(stateDir, "mailout", "batch", base+"-"+sum+".journal")
+}
+
+func canonicalPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		p = real
+	}
+	return p
+}
+
+// syncDir fsyncs a folder so that a file just created in it survives a crash.
+// Best effort: some systems and file systems cannot fsync a folder.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
