@@ -153,6 +153,12 @@ func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) 
 
 func replyErrorTLS(host string, err error) *Error {
 	e := replyError("starttls", host, "", err)
+	var rhe tls.RecordHeaderError
+	var oe *net.OpError
+	remoteAlert := errors.As(err, &oe) && oe.Op == "remote error"
+	if e.Code == 0 && (remoteAlert || errors.As(err, &rhe)) {
+		return &Error{Kind: Unavailable, Op: "tls", Host: host, Err: fmt.Errorf("TLS handshake failed: %w", err)}
+	}
 	if e.Kind == Temporary && e.Code == 0 {
 		// A handshake that fails for any reason other than the network is
 		// a TLS problem a retry will not fix.
