@@ -110,6 +110,7 @@ func (r *runner) newApp() *cli.App {
 	for _, c := range app.Commands {
 		prepare(c)
 	}
+	applyHelp(app)
 	return app
 }
 
@@ -145,6 +146,8 @@ func (r *runner) commands() []*cli.Command {
 		r.newExecCommand(),
 		r.newProfileCommand(),
 		r.newQueueCommand(),
+		r.newCompletionCommand(),
+		r.newManCommand(),
 	}
 }
 
