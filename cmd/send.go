@@ -252,16 +252,9 @@ func (d *draft) addHeaderFlag(h string, subjectSet bool) error {
 	if err := message.CheckHeaderValue(name, value); err != nil {
 		return err
 	}
-	var dst *[]*mail.Address
+	dst := d.addressField(name)
 	switch strings.ToLower(name) {
-	case "to":
-		dst = &d.to
-	case "cc":
-		dst = &d.cc
-	case "bcc":
-		dst = &d.bcc
-	case "reply-to":
-		dst = &d.replyTo
+	case "to", "cc", "bcc", "reply-to":
 	case "from":
 		a, err := message.ParseAddress(value)
 		if err != nil {
@@ -283,6 +276,21 @@ func (d *draft) addHeaderFlag(h string, subjectSet bool) error {
 		return err
 	}
 	*dst = append(*dst, list...)
+	return nil
+}
+
+// addressField is the draft's list for an address header, or nil.
+func (d *draft) addressField(name string) *[]*mail.Address {
+	switch strings.ToLower(name) {
+	case "to":
+		return &d.to
+	case "cc":
+		return &d.cc
+	case "bcc":
+		return &d.bcc
+	case "reply-to":
+		return &d.replyTo
+	}
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/mail"
 	"os"
 	"strings"
 
@@ -95,14 +94,9 @@ func (d *draft) applyRendered(rd *template.Rendered, subjectSet, bodySet bool) e
 		flagHeaders[strings.ToLower(h.Name)] = true
 	}
 	for _, h := range rd.Headers {
-		var dst *[]*mail.Address
+		dst := d.addressField(h.Name)
 		switch name := strings.ToLower(h.Name); name {
-		case "to":
-			dst = &d.to
-		case "cc":
-			dst = &d.cc
-		case "bcc":
-			dst = &d.bcc
+		case "to", "cc", "bcc":
 		case "reply-to":
 			if len(d.replyTo) == 0 {
 				list, err := resolveRecipients(d.cfg, []string{h.Value}, true)

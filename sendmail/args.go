@@ -207,46 +207,18 @@ func (inv *Invocation) warnf(format string, args ...any) {
 // splitRecipients splits one argument at top-level commas and trims the
 // pieces, dropping empty ones. Commas inside quoted strings, comments and
 // angle brackets do not split ("Doe, John" <john@example.com> is one piece).
-// Unbalanced quoting is not an error here: the piece is kept as written and
+// Unbalanced quoting is not an error here: the argument is kept whole and
 // the address check downstream rejects it.
 func splitRecipients(s string) []string {
+	parts, err := splitTop(s, false)
+	if err != nil {
+		parts = []string{s}
+	}
 	var out []string
-	add := func(p string) {
+	for _, p := range parts {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}
 	}
-	inQuote, inAngle, depth, start := false, false, 0, 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case inQuote:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inQuote = false
-			}
-		case depth > 0:
-			if c == '\\' {
-				i++
-			} else if c == '(' {
-				depth++
-			} else if c == ')' {
-				depth--
-			}
-		case c == '"':
-			inQuote = true
-		case c == '(':
-			depth++
-		case c == '<':
-			inAngle = true
-		case c == '>':
-			inAngle = false
-		case c == ',' && !inAngle:
-			add(s[start:i])
-			start = i + 1
-		}
-	}
-	add(s[start:])
 	return out
 }
