@@ -75,7 +75,7 @@ type FixupResult struct {
 }
 
 // DataError is a message that cannot be sent as it is: a NUL byte or a
-// bare CR in a header line, a header line that is not a header field, a
+// bare CR in a header line, a
 // header block over the size limit, an invalid address in a header that
 // must be read. Callers exit 65 (EX_DATAERR).
 type DataError struct {
@@ -258,7 +258,9 @@ func (f *fixer) readHeader() (fields []*field, first *pending, ended bool, err e
 			fl = &field{name: name, key: strings.ToLower(name), line: lineNo}
 			fields = append(fields, fl)
 		default:
-			return nil, nil, false, dataErrorf("header line %d is not a header field (a blank line must separate header and body): %q", lineNo, clip(seg))
+			// As Postfix does: a line that is not a header field ends the
+			// header block and starts the body (`printf 'Subject: x\nhi'`).
+			return fields, &pending{seg: bytes.Clone(seg), term: term}, false, nil
 		}
 		line := bytes.Clone(seg)
 		for term == termNone {
@@ -599,14 +601,6 @@ func isContinuation(line []byte) bool {
 // Postfix also drops it, ">From ").
 func isMboxFrom(line []byte) bool {
 	return bytes.HasPrefix(bytes.TrimLeft(line, ">"), []byte("From "))
-}
-
-// clip shortens a line for an error message.
-func clip(b []byte) string {
-	if len(b) > 60 {
-		return string(b[:60]) + "..."
-	}
-	return string(b)
 }
 
 func plural(n int64, one, many string) string {

@@ -450,7 +450,6 @@ func TestFixupDataErrors(t *testing.T) {
 		{"NUL in a continuation line", "Subject: a\n b\x00\n\nbody\n", nil, "header line 2: NUL byte"},
 		{"bare CR in a header", "Subject: a\rX-Injected: b\n\nbody\n", nil, "header line 1: bare CR"},
 		{"bare CR as the blank line", "Subject: a\n\rbody\n", nil, "header line 2: bare CR"},
-		{"line that is not a header field", "Subject: a\nthis is the body\n", nil, `header line 2 is not a header field`},
 		{"header too large", "Subject: " + strings.Repeat("a", 200) + "\n\nbody\n", func(o *FixupOptions) { o.MaxHeaderBytes = 100 }, "message header larger than 100 bytes"},
 		{"many header lines too large", strings.Repeat("X-A: b\n", 20) + "\nbody\n", func(o *FixupOptions) { o.MaxHeaderBytes = 100 }, "message header larger than 100 bytes"},
 		{"invalid To address", "To: John Smith\n\nbody\n", nil, `header line 1 (To): invalid address "John Smith"`},
@@ -763,4 +762,18 @@ func ExampleFixup() {
 	//
 	// backup done
 	// cron@example.com
+}
+
+// TestFixupNonHeaderLineStartsBody follows Postfix: a line that is not a
+// header field ends the header block, so `printf 'Subject: x\nhi'` works.
+func TestFixupNonHeaderLineStartsBody(t *testing.T) {
+	var b strings.Builder
+	_, err := Fixup(&b, strings.NewReader("Subject: a\nthis is the body\nmore\n"), FixupOptions{IgnoreDots: true, MessageID: "<id@x>", From: "a@example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.HasPrefix(out, "Subject: a\r\n") || !strings.HasSuffix(out, "\r\n\r\nthis is the body\r\nmore\r\n") {
+		t.Errorf("Fixup output = %q", out)
+	}
 }
