@@ -314,8 +314,8 @@ type testReport struct {
 	Server        string      `json:"server,omitempty"`
 	Extensions    []string    `json:"extensions,omitempty"`
 	TLS           *tlsReport  `json:"tls,omitempty"`
-	AuthUser      string      `json:"auth_user,omitempty"`
-	AuthMechanism string      `json:"auth_mechanism,omitempty"`
+	AuthUser      string      `json:"auth_user,omitempty"`      // the username, also when AUTH was not used
+	AuthMechanism string      `json:"auth_mechanism,omitempty"` // set only when AUTH succeeded
 	Domain        string      `json:"domain,omitempty"`
 	MX            []mxReport  `json:"mx,omitempty"`
 	SPF           *spfReport  `json:"spf,omitempty"`
@@ -428,9 +428,7 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 	if st, ok := s.TLS(); ok {
 		rep.TLS = describeTLS(st)
 	}
-	if watch.mech != "" {
-		rep.AuthUser, rep.AuthMechanism = o.Auth.Username, watch.mech
-	}
+	rep.AuthUser, rep.AuthMechanism = o.Auth.Username, watch.mech
 	return nil
 }
 
@@ -565,10 +563,13 @@ func (r *runner) printTestReport(rep *testReport) error {
 	} else {
 		fmt.Fprintf(tw, "tls\tnone: the connection is not encrypted\n")
 	}
-	if rep.AuthMechanism != "" {
+	switch {
+	case rep.AuthMechanism != "":
 		fmt.Fprintf(tw, "auth\tauthenticated as %s with %s\n", rep.AuthUser, rep.AuthMechanism)
-	} else {
+	case rep.AuthUser == "":
 		fmt.Fprintf(tw, "auth\tnone (no username configured)\n")
+	default:
+		fmt.Fprintf(tw, "auth\tnone (auth = \"none\")\n")
 	}
 	fmt.Fprintf(tw, "result\tok: connected; nothing was sent\n")
 	return tw.flush()
