@@ -417,8 +417,7 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 		return err
 	}
 	rep.Server = net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
-	watch := &authWatcher{next: r.verboseWriter(del)}
-	o.Verbose = watch
+	o.Verbose = r.verboseWriter(del)
 	s, err := delivery.NewRelay(o).Open(c.Context)
 	if err != nil {
 		return err
@@ -428,7 +427,7 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 	if st, ok := s.TLS(); ok {
 		rep.TLS = describeTLS(st)
 	}
-	rep.AuthUser, rep.AuthMechanism = o.Auth.Username, watch.mech
+	rep.AuthUser, rep.AuthMechanism = o.Auth.Username, s.AuthMechanism()
 	return nil
 }
 
@@ -441,28 +440,6 @@ func describeTLS(st tls.ConnectionState) *tlsReport {
 		t.Fingerprint = delivery.Fingerprint(cert.Raw)
 	}
 	return t
-}
-
-// authWatcher passes the SMTP transcript on to next (nil: nowhere) and
-// notes the AUTH mechanism delivery chose, which the transcript is the
-// only place to learn.
-type authWatcher struct {
-	next io.Writer
-	mech string
-}
-
-func (a *authWatcher) Write(p []byte) (int, error) {
-	for _, line := range strings.Split(string(p), "\n") {
-		if rest, ok := strings.CutPrefix(line, "* authenticating as "); ok {
-			if i := strings.LastIndex(rest, " with "); i >= 0 {
-				a.mech = rest[i+len(" with "):]
-			}
-		}
-	}
-	if a.next == nil {
-		return len(p), nil
-	}
-	return a.next.Write(p)
 }
 
 // testMX resolves the domain of --to and greets each of its mail

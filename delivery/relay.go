@@ -100,6 +100,10 @@ func (s *Session) TLS() (tls.ConnectionState, bool) {
 	return *st, true
 }
 
+// AuthMechanism is the SASL mechanism the session authenticated with, ""
+// when it did not authenticate.
+func (s *Session) AuthMechanism() string { return s.cn.mech }
+
 // Extensions returns the EHLO keywords the server offered.
 func (s *Session) Extensions() []string {
 	var out []string

@@ -57,6 +57,7 @@ type conn struct {
 	broken bool
 	stop   func() bool
 	log    *transcript
+	mech   string // the AUTH mechanism used, "" without AUTH
 }
 
 // open dials and brings a session up to the point where MAIL can be sent.
@@ -250,6 +251,7 @@ func authenticate(ctx context.Context, cn *conn, cfg dialConfig) error {
 		}
 		return e
 	}
+	cn.mech = chosen
 	return nil
 }
 
