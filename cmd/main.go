@@ -26,6 +26,7 @@ type runner struct {
 	env      *Env
 	execArgs []string // exec's COMMAND part, cut off before flag parsing
 	hasExec  bool
+	wantJSON bool // --json on the command line, for errors before any action runs
 	cfg      *profiles.Config
 	cfgErr   error
 	cfgDone  bool
@@ -84,6 +85,11 @@ func (r *runner) runApp(ctx context.Context, args []string) error {
 	app := r.newApp()
 	args, tail, hasTail := arrange(app, args)
 	r.execArgs, r.hasExec = tail, hasTail
+	if i := indexOf(args, "--"); i >= 0 {
+		r.wantJSON = indexOf(args[:i], "--json") >= 0
+	} else {
+		r.wantJSON = indexOf(args, "--json") >= 0
+	}
 	return app.RunContext(ctx, args)
 }
 
@@ -102,33 +108,41 @@ func (r *runner) newApp() *cli.App {
 		DisableSliceFlagSeparator: true,
 		Suggest:                   true,
 		ExitErrHandler:            func(*cli.Context, error) {},
-		OnUsageError:              onUsageError,
+		OnUsageError:              r.onUsageError,
 		Flags:                     append(globalFlags(), sendFlags()...),
 		Action:                    r.sendAction,
 		Commands:                  r.commands(),
 	}
 	for _, c := range app.Commands {
-		prepare(c)
+		r.prepare(c)
 	}
 	applyHelp(app)
 	return app
 }
 
 // prepare gives every command the global flags and one-line usage errors.
-func prepare(c *cli.Command) {
+func (r *runner) prepare(c *cli.Command) {
 	c.Flags = append(c.Flags, globalFlags()...)
-	c.OnUsageError = onUsageError
+	c.OnUsageError = r.onUsageError
 	for _, s := range c.Subcommands {
-		prepare(s)
+		r.prepare(s)
 	}
 }
 
-func onUsageError(c *cli.Context, err error, _ bool) error {
-	msg := strings.TrimPrefix(err.Error(), "flag provided but not defined: ")
-	if msg != err.Error() {
-		return &codeError{code: exitUsage, err: fmt.Errorf("unknown flag %s", msg), hint: "see 'mailout " + c.Command.FullName() + " --help'"}
+// onUsageError turns a flag-parsing error into one line and a hint, and,
+// when --json was asked for, the failed JSON object SPEC.md promises even
+// before a message exists.
+func (r *runner) onUsageError(c *cli.Context, err error, _ bool) error {
+	var uerr error
+	if msg, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
+		uerr = &codeError{code: exitUsage, err: fmt.Errorf("unknown flag %s", msg), hint: "see 'mailout " + c.Command.FullName() + " --help'"}
+	} else {
+		uerr = &codeError{code: exitUsage, err: err, hint: "see 'mailout --help'"}
 	}
-	return &codeError{code: exitUsage, err: err, hint: "see 'mailout --help'"}
+	if r.wantJSON {
+		(&jsonOutput{enabled: true, w: r.env.Stdout}).finish(uerr)
+	}
+	return uerr
 }
 
 func globalFlags() []cli.Flag {
