@@ -158,6 +158,7 @@ func (r *runner) commands() []*cli.Command {
 	return []*cli.Command{
 		r.newSendCommand(),
 		r.newExecCommand(),
+		r.newBatchCommand(),
 		r.newProfileCommand(),
 		r.newQueueCommand(),
 		r.newCompletionCommand(),
