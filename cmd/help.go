@@ -61,6 +61,14 @@ var rootExamples = []string{
 	`ln -s "$(command -v mailout)" /usr/sbin/sendmail   # cron and other programs mail through mailout`,
 }
 
+// rootText says what the command list cannot: sendmail mode is parsed
+// before urfave/cli sees argv.
+var rootText = []string{
+	"Without a command, mailout sends (see 'mailout send --help'). Flags may come",
+	"before or after recipients. As sendmail (a symlink, or 'mailout sendmail') it",
+	"relays a message from stdin with sendmail's flags; as mailq it lists the queue.",
+}
+
 // extraExamples serve commands whose definition carries none; a
 // subcommand without examples shows its parent's.
 var extraExamples = map[string][]string{
@@ -113,6 +121,9 @@ func appDoc(app *cli.App) commandDoc {
 		examples: rootExamples,
 	}
 	d.text, _ = splitExamples(app.Description)
+	if len(d.text) == 0 {
+		d.text = rootText
+	}
 	d.groups = groupFlags(app.Flags, true)
 	for i, g := range d.groups {
 		if g.name == catGlobal {
@@ -148,7 +159,7 @@ func commandDocFor(parent string, c *cli.Command, inherited []string) commandDoc
 	if len(d.examples) == 0 {
 		d.examples = inherited
 	}
-	d.groups = groupFlags(c.Flags, hasFlag(c.Flags, "subject"))
+	d.groups = groupFlags(c.Flags, hasFlag(c.Flags, "subject") || hasFlag(c.Flags, "csv"))
 	return d
 }
 
@@ -240,7 +251,8 @@ func hasFlag(flags []cli.Flag, name string) bool {
 }
 
 // groupFlags sorts the visible flags into categories, keeping their order
-// within each. Only composing commands get the message categories.
+// within each. Only composing commands (send, exec, batch) get the
+// message categories.
 func groupFlags(flags []cli.Flag, composing bool) []flagGroup {
 	byCat := map[string][]cli.Flag{}
 	for _, f := range visibleFlags(flags) {
@@ -303,13 +315,17 @@ func flagPlaceholder(f cli.Flag) string {
 }
 
 // flagUsage is the flag's explanation without the placeholder quotes,
-// naming the environment variables it reads.
+// naming its default when the usage does not and the environment
+// variables it reads.
 func flagUsage(f cli.Flag) string {
 	dg, ok := f.(cli.DocGenerationFlag)
 	if !ok {
 		return ""
 	}
 	u := strings.ReplaceAll(dg.GetUsage(), "`", "")
+	if v := dg.GetValue(); dg.TakesValue() && v != "" && v != "0" && v != "0s" && !strings.Contains(u, "default") {
+		u += " (default: " + v + ")"
+	}
 	if env := dg.GetEnvVars(); len(env) > 0 {
 		u += " [$" + strings.Join(env, ", $") + "]"
 	}
@@ -333,6 +349,10 @@ func (d commandDoc) render() string {
 	if len(d.text) > 0 {
 		b.WriteString("\n")
 		for _, l := range d.text {
+			if l == "" {
+				b.WriteString("\n")
+				continue
+			}
 			fmt.Fprintf(&b, "  %s\n", l)
 		}
 	}
