@@ -125,6 +125,7 @@ func writeManPage(w io.Writer, app *cli.App) error {
 		}
 	}
 	walkSyn(app.Name, app.Commands)
+	m.text("mailout sendmail [sendmail flags] [--] RECIPIENT...")
 	m.text("mailout --version")
 	m.line(".fi")
 
