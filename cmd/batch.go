@@ -432,8 +432,9 @@ func (b *batchRun) setupTransport(parallel int) error {
 	o.Auth.Secret = onceSecret(o.Auth.Secret)
 	relay := delivery.NewRelay(o)
 	b.transportName = "smtp"
+	gate := &openGate{}
 	for range parallel {
-		s := &sessionTransport{relay: relay}
+		s := &sessionTransport{relay: relay, gate: gate}
 		b.sessions = append(b.sessions, s)
 		b.workers = append(b.workers, b.r.signing(p, s))
 	}
@@ -462,7 +463,39 @@ func onceSecret(f func(context.Context) (string, error)) func(context.Context) (
 // or when the reset shows the server dropped it. Only its worker uses it.
 type sessionTransport struct {
 	relay *delivery.Relay
+	gate  *openGate
 	s     *delivery.Session
+}
+
+// openGate lets the workers' first connections wait for one to come up,
+// so that wrong credentials cost one failed AUTH, not one per worker: a
+// server counting failures may lock the account.
+type openGate struct {
+	mu  sync.Mutex
+	ok  bool  // a connection came up: the credentials work
+	err error // fatal: no connection can come up
+}
+
+// open opens a session through the gate.
+func (t *sessionTransport) open(ctx context.Context) (*delivery.Session, error) {
+	g := t.gate
+	g.mu.Lock()
+	if g.ok {
+		g.mu.Unlock()
+		return t.relay.Open(ctx)
+	}
+	defer g.mu.Unlock()
+	if g.err != nil {
+		return nil, g.err
+	}
+	s, err := t.relay.Open(ctx)
+	switch {
+	case err == nil:
+		g.ok = true
+	case fatal(err):
+		g.err = err
+	}
+	return s, err
 }
 
 func (t *sessionTransport) Deliver(ctx context.Context, env message.Envelope, msg message.Message) (*delivery.Result, error) {
@@ -472,7 +505,7 @@ func (t *sessionTransport) Deliver(ctx context.Context, env message.Envelope, ms
 		}
 	}
 	if t.s == nil {
-		s, err := t.relay.Open(ctx)
+		s, err := t.open(ctx)
 		if err != nil {
 			return failedResult("smtp", env.To, err), err
 		}
