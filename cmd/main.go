@@ -135,14 +135,33 @@ func (r *runner) prepare(c *cli.Command) {
 func (r *runner) onUsageError(c *cli.Context, err error, _ bool) error {
 	var uerr error
 	if msg, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
-		uerr = &codeError{code: exitUsage, err: fmt.Errorf("unknown flag %s", msg), hint: "see 'mailout " + c.Command.FullName() + " --help'"}
+		uerr = &codeError{code: exitUsage, err: fmt.Errorf("unknown flag %s", msg), hint: "see '" + commandPath(c) + " --help'"}
 	} else {
-		uerr = &codeError{code: exitUsage, err: err, hint: "see 'mailout --help'"}
+		uerr = &codeError{code: exitUsage, err: err, hint: "see '" + commandPath(c) + " --help'"}
 	}
 	if r.wantJSON {
 		(&jsonOutput{enabled: true, w: r.env.Stdout}).finish(uerr)
 	}
 	return uerr
+}
+
+// commandPath is "mailout queue list" for the command c runs.
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, ctx := range c.Lineage() {
+		if ctx.Command != nil && ctx.Command.Name != "" && ctx.Command.Name != ctx.App.Name {
+			names = append([]string{ctx.Command.Name}, names...)
+		}
+	}
+	return strings.Join(append([]string{"mailout"}, names...), " ")
+}
+
+// unknownSubcommand is the Action of a command that only has subcommands.
+func unknownSubcommand(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return &codeError{code: exitUsage, err: fmt.Errorf("%s needs a subcommand", commandPath(c)), hint: "see '" + commandPath(c) + " --help'"}
+	}
+	return &codeError{code: exitUsage, err: fmt.Errorf("unknown command %q for %s", c.Args().First(), commandPath(c)), hint: "see '" + commandPath(c) + " --help'"}
 }
 
 func globalFlags() []cli.Flag {

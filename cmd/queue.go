@@ -28,14 +28,16 @@ func (r *runner) newQueueCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "queue",
 		Usage: "list, show, delete and flush spooled messages",
-		Description: `Messages wait here after a temporary failure (--queue-on-failure, or sendmail mode
-   with queue_dir set). Every successful send starts a detached "queue flush --due" when
-   entries are due; hosts that rarely send can run it from a timer.
+		Description: `Messages wait here after a temporary failure (--queue-on-failure,
+   or sendmail mode with queue_dir set). Every successful send starts a
+   detached "queue flush --due" when entries are due; hosts that rarely
+   send can run it from a timer.
 
 Examples:
    mailout queue list
    mailout queue flush
    mailout queue flush --due     # for cron or a systemd timer`,
+		Action: unknownSubcommand,
 		Subcommands: []*cli.Command{
 			{Name: "list", Usage: "list queued messages", Action: r.queueList},
 			{Name: "show", Usage: "show a message's envelope and headers", ArgsUsage: "ID", Action: r.queueShow},

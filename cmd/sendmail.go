@@ -16,6 +16,10 @@ import (
 // a complete message on stdin, relayed with only the documented fix-ups.
 // Callers throw stderr away, so every outcome also goes to the log.
 func (r *runner) runSendmail(ctx context.Context, args []string) error {
+	if len(args) == 1 && args[0] == "--help" {
+		_, err := fmt.Fprint(r.env.Stdout, sendmailHelp)
+		return err
+	}
 	inv, err := sendmail.Parse(args)
 	if err != nil {
 		return withCode(exitUsage, err)
@@ -47,6 +51,33 @@ func (r *runner) runSendmail(ctx context.Context, args []string) error {
 	err = r.sendmailDeliver(ctx, s)
 	return err
 }
+
+const sendmailHelp = `mailout sendmail - a sendmail drop-in: relay the message on stdin
+
+USAGE:
+   sendmail [flags] [--] RECIPIENT...        (mailout as /usr/sbin/sendmail)
+   mailout sendmail [flags] [--] RECIPIENT...
+
+FLAGS:
+   -t            also take recipients from To, Cc and Bcc
+   -i, -oi       a lone "." line does not end the message
+   -f ADDR       envelope sender (-r ADDR too); picks the profile whose from matches
+   -F NAME       full name for an added From header
+   -C FILE       configuration file
+   -bm           send (the default); -bp lists the queue; -q flushes it
+   -v            SMTP transcript on stderr
+   -N, -R, -V, -B  DSN and body type parameters
+   Other -oX, -X FILE, -L TAG, -h N, -O OPT=VAL, -G, -U, -m, -n are ignored.
+
+Only these changes are made: Date, Message-ID and From added when missing;
+Bcc and Resent-Bcc removed; local To/Cc names and a local From or envelope
+sender rewritten per the profile; CRLF line ends; lines over 998 octets
+folded; NUL bytes removed from the body. See 'mailout man'.
+
+Examples:
+   ln -s "$(command -v mailout)" /usr/sbin/sendmail
+   printf 'Subject: test\n\nhello\n' | sendmail -t -i ops@example.com
+`
 
 func withConfig(args []string, cfg string) []string {
 	if cfg != "" {
