@@ -197,19 +197,27 @@ func unsubscribeHeaders(v string) ([]message.Field, error) {
 
 func (r *runner) batchAction(c *cli.Context) error {
 	o := readBatchOptions(c)
-	if err := o.validate(r.env.StdinTTY && r.env.StderrTTY, c.Args().Slice()); err != nil {
-		return err
+	var b *batchRun
+	err := func() error {
+		if err := o.validate(r.env.StdinTTY && r.env.StderrTTY, c.Args().Slice()); err != nil {
+			return err
+		}
+		cfg, err := r.config(c)
+		if err != nil {
+			return err
+		}
+		if b, err = r.newBatchRun(cfg, o); err != nil {
+			return err
+		}
+		defer b.close()
+		return b.run(c.Context)
+	}()
+	// --json prints one object per row; a run that failed before its first
+	// row still prints one, the way send does.
+	if err != nil && o.del.json && (b == nil || !b.emitted) {
+		(&jsonOutput{enabled: true, w: r.env.Stdout}).finish(err)
 	}
-	cfg, err := r.config(c)
-	if err != nil {
-		return err
-	}
-	b, err := r.newBatchRun(cfg, o)
-	if err != nil {
-		return err
-	}
-	defer b.close()
-	return b.run(c.Context)
+	return err
 }
 
 // batchRun is one run of `mailout batch`: what every row shares, and the
@@ -252,6 +260,7 @@ type batchRun struct {
 	outErr                               error // --json or --report could not be written
 	stopBadRows                          bool  // bad rows alone reached --max-errors
 	anySent                              bool
+	emitted                              bool // a row's line went to --json or --report
 }
 
 // rowRecord is what became of one row, for the report, --json and the log.
@@ -790,6 +799,7 @@ func (b *batchRun) emit(row int, rec *rowRecord) {
 	if !b.o.del.json && b.reportW == nil {
 		return
 	}
+	b.emitted = true
 	rec.out.row = row
 	if rec.out.status == "" && rec.err != nil {
 		rec.out.status = batch.StatusFailed
