@@ -958,9 +958,10 @@ func (b *batchRun) run(ctx context.Context) error {
 	if o.dryRun {
 		parallel = 1 // the mbox stream keeps the CSV's order
 	}
-	interactive := b.r.env.StdinTTY && b.r.env.StderrTTY
+	// A terminal gets the question (unless --yes) and a progress bar: both
+	// need the count, which takes a first pass over the CSV.
 	total := -1
-	if !o.dryRun && (interactive || b.r.env.StderrTTY) {
+	if !o.dryRun && b.r.env.StderrTTY {
 		n, err := b.countPending()
 		if err != nil {
 			return err
