@@ -301,6 +301,12 @@ func (d *draft) addressField(name string) *[]*mail.Address {
 func resolveRecipients(cfg *profiles.Config, items []string, inData bool) ([]*mail.Address, error) {
 	var out []*mail.Address
 	for _, item := range items {
+		if inData {
+			if a, ok := singleMailbox(item); ok {
+				out = append(out, a)
+				continue
+			}
+		}
 		for _, piece := range message.SplitList(item) {
 			if !strings.ContainsAny(piece, "@<") {
 				addrs, ok := expand(cfg, piece)
@@ -328,6 +334,24 @@ func resolveRecipients(cfg *profiles.Config, items []string, inData bool) ([]*ma
 		}
 	}
 	return out, nil
+}
+
+// singleMailbox reads `Doe, Jane <jane@example.com>`, what a template
+// line `To: {{ .name }} <{{ .email }}>` renders for a CSV name holding a
+// comma, as the one mailbox it obviously is rather than an address list.
+func singleMailbox(s string) (*mail.Address, bool) {
+	s = strings.TrimSpace(s)
+	lt := strings.IndexByte(s, '<')
+	if lt <= 0 || !strings.HasSuffix(s, ">") || strings.Count(s, "<") != 1 || strings.Count(s, "@") != 1 ||
+		strings.ContainsAny(s[:lt], "\"@") {
+		return nil, false
+	}
+	a, err := message.ParseAddress(s[lt+1 : len(s)-1])
+	if err != nil {
+		return nil, false
+	}
+	a.Name = strings.TrimSpace(s[:lt])
+	return a, true
 }
 
 func expand(cfg *profiles.Config, name string) ([]string, bool) {
