@@ -37,8 +37,9 @@ const (
 // newBatchCommand is `mailout batch`.
 func (r *runner) newBatchCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "batch",
-		Usage: "mail a template to every row of a CSV file, resumably",
+		Name:      "batch",
+		Usage:     "mail a template to every row of a CSV file, resumably",
+		ArgsUsage: "--csv FILE --template FILE",
 		Description: `Renders the template once per CSV row (the header row names the fields:
 {{ .email }}) and sends each message. A journal records every row sent, so
 a re-run, even after a crash or with the CSV re-sorted or appended to,
