@@ -241,12 +241,12 @@ type batchRun struct {
 	csvName  string
 	stdoutMu sync.Mutex // --dry-run messages
 
-	// Delivery: one transport per worker (an SMTP session kept open), or
-	// one shared by all (direct MX).
+	// Delivery: one transport per worker, keeping its connections open
+	// (an SMTP session, or an MX pool with one connection per domain).
 	transportName string
 	workers       []delivery.Transport
 	sessions      []*sessionTransport
-	shared        delivery.Transport
+	pools         []*delivery.MXPool
 
 	// rows carries a row's details from its worker to done.
 	rowsMu sync.Mutex
@@ -428,8 +428,21 @@ func (b *batchRun) setupTransport(parallel int) error {
 	case del.server != "":
 		o, err = b.r.serverOptions(del)
 	case del.mx || (p != nil && p.Transport == "mx"):
-		b.shared, b.transportName, err = b.r.mxTransport(p, verbose)
-		return err
+		// One pool per worker: each keeps a connection per domain open,
+		// so a list with many recipients at one provider reuses it.
+		mo, err := b.r.mxOptions(p)
+		if err != nil {
+			return err
+		}
+		mo.Verbose = verbose
+		mx := delivery.NewMX(mo)
+		b.transportName = "mx"
+		for range parallel {
+			pool := mx.Pool()
+			b.pools = append(b.pools, pool)
+			b.workers = append(b.workers, b.r.signing(p, pool))
+		}
+		return nil
 	case p == nil:
 		return withCode(exitConfig, errors.New("no profile to send with"))
 	default:
@@ -583,9 +596,6 @@ func fatal(err error) bool {
 
 // transportFor is worker w's transport.
 func (b *batchRun) transportFor(w int) delivery.Transport {
-	if b.shared != nil {
-		return b.shared
-	}
 	return b.workers[w]
 }
 
@@ -1069,6 +1079,9 @@ func (b *batchRun) summary() {
 func (b *batchRun) closeSessions() {
 	for _, s := range b.sessions {
 		s.close()
+	}
+	for _, p := range b.pools {
+		p.Close()
 	}
 }
 

@@ -115,10 +115,42 @@ func ResolverFor(addr string) *net.Resolver {
 // Deliver sends msg to every recipient's mail exchanger, domain after
 // domain. The returned error is the Worst of the per-recipient errors.
 func (m *MX) Deliver(ctx context.Context, env message.Envelope, msg message.Message) (*Result, error) {
+	return m.deliver(ctx, env, msg, nil)
+}
+
+// Pool returns a transport that keeps each domain's connection open
+// between messages (RSET before the next), as a batch that mails many
+// recipients at few domains wants. A pool is for one goroutine at a time;
+// Close it when done.
+func (m *MX) Pool() *MXPool { return &MXPool{m: m, conns: map[string]*conn{}} }
+
+// MXPool is an MX transport that reuses connections per domain.
+type MXPool struct {
+	m     *MX
+	conns map[string]*conn
+}
+
+// Deliver sends msg like MX.Deliver, over a kept connection when one to
+// the domain is open and still answers RSET.
+func (p *MXPool) Deliver(ctx context.Context, env message.Envelope, msg message.Message) (*Result, error) {
+	return p.m.deliver(ctx, env, msg, p.conns)
+}
+
+// Close ends every kept connection.
+func (p *MXPool) Close() error {
+	for d, cn := range p.conns {
+		cn.close()
+		delete(p.conns, d)
+	}
+	return nil
+}
+
+// deliver is Deliver with an optional cache of open connections by domain.
+func (m *MX) deliver(ctx context.Context, env message.Envelope, msg message.Message, cache map[string]*conn) (*Result, error) {
 	res := &Result{Transport: "mx"}
 	var errs []error
 	for _, g := range groupByDomain(env.To) {
-		rs, err := m.deliverDomain(ctx, env.From, g.domain, g.rcpts, msg)
+		rs, err := m.deliverDomain(ctx, env.From, g.domain, g.rcpts, msg, cache)
 		var ie *message.InputError
 		if errors.As(err, &ie) {
 			// The message itself cannot be written: no other domain
@@ -169,7 +201,18 @@ type mxHost struct {
 }
 
 // deliverDomain runs the one transaction for the recipients of domain.
-func (m *MX) deliverDomain(ctx context.Context, from, domain string, rcpts []string, msg message.Message) ([]RecipientResult, error) {
+func (m *MX) deliverDomain(ctx context.Context, from, domain string, rcpts []string, msg message.Message, cache map[string]*conn) ([]RecipientResult, error) {
+	if cn := cache[domain]; cn != nil {
+		delete(cache, domain)
+		if cn.c.Reset() == nil {
+			rs, err := cn.send(ctx, message.Envelope{From: from, To: rcpts}, msg)
+			keep(cache, domain, cn)
+			return rs, err
+		}
+		m.log.note("kept connection for %s is gone; reconnecting", domain)
+		cn.broken = true
+		cn.close()
+	}
 	fail := func(host string, e *Error) ([]RecipientResult, error) {
 		res := &Result{}
 		res.failAll(rcpts, host, e)
@@ -219,7 +262,7 @@ func (m *MX) deliverDomain(ctx context.Context, from, domain string, rcpts []str
 				continue
 			}
 			rs, err := cn.send(ctx, message.Envelope{From: from, To: rcpts}, msg)
-			cn.close()
+			keep(cache, domain, cn)
 			return rs, err
 		}
 	}
@@ -232,6 +275,15 @@ func (m *MX) deliverDomain(ctx context.Context, from, domain string, rcpts []str
 		lastHost = domain
 	}
 	return fail(lastHost, lastErr)
+}
+
+// keep stores a healthy connection in cache, or closes it.
+func keep(cache map[string]*conn, domain string, cn *conn) {
+	if cache != nil && !cn.broken {
+		cache[domain] = cn
+		return
+	}
+	cn.close()
 }
 
 func (m *MX) dialConfig(host string, a net.IPAddr) dialConfig {

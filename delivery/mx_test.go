@@ -543,3 +543,42 @@ func FuzzIsSPF(f *testing.F) {
 		}
 	})
 }
+
+// TestMXPoolReusesConnectionPerDomain checks that a pool sends many
+// messages to one domain over one connection, and reconnects when the
+// kept one is gone.
+func TestMXPoolReusesConnectionPerDomain(t *testing.T) {
+	lab := startLab(t, map[string]smtptest.Options{"127.0.0.2": {}, "127.0.0.3": {}},
+		"a.test. MX 10 mx.a.test.",
+		"mx.a.test. A 127.0.0.2",
+		"b.test. MX 10 mx.b.test.",
+		"mx.b.test. A 127.0.0.3",
+	)
+	pool := lab.mx(MXOptions{}).Pool()
+	defer pool.Close()
+	ctx := context.Background()
+	for i, to := range []string{"x@a.test", "y@b.test", "z@a.test", "w@a.test"} {
+		if _, err := pool.Deliver(ctx, message.Envelope{From: "s@example.test", To: []string{to}}, testMessage()); err != nil {
+			t.Fatalf("message %d to %s: %v", i, to, err)
+		}
+	}
+	if n := lab.servers["127.0.0.2"].Connections(); n != 1 {
+		t.Errorf("a.test saw %d connections for 3 messages, want 1", n)
+	}
+	if got := len(lab.received("127.0.0.2")); got != 3 {
+		t.Errorf("a.test received %d messages, want 3", got)
+	}
+	// The server drops every connection: the pool reconnects.
+	lab.servers["127.0.0.2"].Close()
+	srv, err := smtptest.New(smtptest.Options{Addr: net.JoinHostPort("127.0.0.2", strconv.Itoa(lab.port))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if _, err := pool.Deliver(ctx, message.Envelope{From: "s@example.test", To: []string{"v@a.test"}}, testMessage()); err != nil {
+		t.Fatalf("after the server restarted: %v", err)
+	}
+	if got := len(srv.Messages()); got != 1 {
+		t.Errorf("restarted server received %d messages, want 1", got)
+	}
+}
