@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -163,27 +164,39 @@ func commandDocFor(parent string, c *cli.Command, inherited []string) commandDoc
 	return d
 }
 
-// applyHelp renders the help of the app and of every command from their
-// definitions: flags grouped by category, examples last. The text is
-// handed to urfave/cli as a template without actions, so what --help
-// prints is exactly what render wrote.
+// applyHelp makes --help print the help rendered from the definitions of
+// the app and its commands: flags grouped by category, examples last. The
+// text is rendered only when help is shown, so a plain send pays nothing
+// for it at start-up.
 func applyHelp(app *cli.App) {
-	root := appDoc(app)
-	app.CustomAppHelpTemplate = literalTemplate(root.render())
-	var walk func(parent string, cmds []*cli.Command, inherited []string)
-	walk = func(parent string, cmds []*cli.Command, inherited []string) {
-		for _, c := range cmds {
-			d := commandDocFor(parent, c, inherited)
-			c.CustomHelpTemplate = literalTemplate(d.render())
-			walk(d.path, c.Subcommands, d.examples)
+	cli.HelpPrinter = func(w io.Writer, templ string, data any) {
+		switch v := data.(type) {
+		case *cli.App:
+			io.WriteString(w, appDoc(v).render())
+			return
+		case *cli.Command:
+			if d, ok := findCommandDoc(app.Name, app.Commands, nil, v); ok {
+				io.WriteString(w, d.render())
+				return
+			}
 		}
+		cli.HelpPrinterCustom(w, templ, data, nil)
 	}
-	walk(app.Name, app.Commands, nil)
 }
 
-// literalTemplate quotes s so that text/template prints it unchanged.
-func literalTemplate(s string) string {
-	return strings.ReplaceAll(s, "{{", `{{"{{"}}`)
+// findCommandDoc finds c in the command tree and builds its document,
+// with its full path and the examples it inherits from its parents.
+func findCommandDoc(parent string, cmds []*cli.Command, inherited []string, c *cli.Command) (commandDoc, bool) {
+	for _, cmd := range cmds {
+		d := commandDocFor(parent, cmd, inherited)
+		if cmd == c {
+			return d, true
+		}
+		if found, ok := findCommandDoc(d.path, cmd.Subcommands, d.examples, c); ok {
+			return found, true
+		}
+	}
+	return commandDoc{}, false
 }
 
 // splitExamples cuts a description at its "Examples:" line.
