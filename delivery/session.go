@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -266,38 +267,23 @@ func (cn *conn) send(ctx context.Context, env message.Envelope, msg message.Mess
 			return res.Recipients, err
 		}
 	}
-	if err := cn.c.Mail("<" + env.From + ">"); err != nil {
-		e := replyError("mail", cn.host, "", err)
-		cn.broken = e.Code == 0
-		res.failAll(env.To, cn.host, e)
-		return res.Recipients, e
+	var (
+		accepted []string
+		errs     []error
+		w        io.WriteCloser
+		fatal    *Error
+	)
+	if ok, _ := cn.c.Extension("PIPELINING"); ok {
+		accepted, w, fatal = cn.pipelinedEnvelope(env, res, &errs)
+	} else {
+		accepted, w, fatal = cn.envelope(env, res, &errs)
 	}
-	var accepted []string
-	var errs []error
-	for i, rcpt := range env.To {
-		if err := cn.c.Rcpt("<" + rcpt + ">"); err != nil {
-			e := replyError("rcpt", cn.host, rcpt, err)
-			if e.Code == 0 {
-				cn.broken = true
-				res.failAll(env.To[i:], cn.host, e)
-				return res.Recipients, e
-			}
-			res.Recipients = append(res.Recipients, RecipientResult{Address: rcpt, Status: statusFor(e), Host: cn.host, Reply: replyText(e), Err: e})
-			errs = append(errs, e)
-			continue
-		}
-		accepted = append(accepted, rcpt)
+	if fatal != nil {
+		res.failAll(remaining(env.To, res.Recipients), cn.host, fatal)
+		return orderLike(env.To, res.Recipients), Worst(append(errs, fatal)...)
 	}
 	if len(accepted) == 0 {
-		cn.c.Reset()
-		return res.Recipients, Worst(errs...)
-	}
-	w, err := cn.c.Data()
-	if err != nil {
-		e := replyError("data", cn.host, "", err)
-		cn.broken = e.Code == 0
-		res.failAll(accepted, cn.host, e)
-		return res.Recipients, Worst(append(errs, e)...)
+		return orderLike(env.To, res.Recipients), Worst(errs...)
 	}
 	if _, err := msg.WriteTo(w); err != nil {
 		cn.broken = true
@@ -307,24 +293,172 @@ func (cn *conn) send(ctx context.Context, env message.Envelope, msg message.Mess
 		}
 		e := netError("data", cn.host, err)
 		res.failAll(accepted, cn.host, e)
-		return res.Recipients, Worst(append(errs, e)...)
+		return orderLike(env.To, res.Recipients), Worst(append(errs, e)...)
 	}
-	if err := w.Close(); err != nil {
+	reply, err := cn.endData(w)
+	if err != nil {
 		cn.log.line("<-", "%v", err)
 		e := replyError("data", cn.host, "", err)
 		cn.broken = cn.broken || e.Code == 0
 		res.failAll(accepted, cn.host, e)
-		return res.Recipients, Worst(append(errs, e)...)
-	}
-	reply := "250"
-	if dc, ok := w.(*smtp.DataCloser); ok {
-		reply = "250 " + dc.ServerResponse()
+		return orderLike(env.To, res.Recipients), Worst(append(errs, e)...)
 	}
 	cn.log.line("<-", "%s", reply)
 	for _, a := range accepted {
 		res.Recipients = append(res.Recipients, RecipientResult{Address: a, Status: Accepted, Host: cn.host, Reply: reply})
 	}
 	return orderLike(env.To, res.Recipients), Worst(errs...)
+}
+
+// remaining lists the recipients without a result yet.
+func remaining(all []string, done []RecipientResult) []string {
+	seen := make(map[string]bool, len(done))
+	for _, r := range done {
+		seen[r.Address] = true
+	}
+	var out []string
+	for _, a := range all {
+		if !seen[a] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// envelope sends MAIL, each RCPT and DATA one at a time. Refused
+// recipients go into res; a failure that ends the transaction is returned.
+func (cn *conn) envelope(env message.Envelope, res *Result, errs *[]error) ([]string, io.WriteCloser, *Error) {
+	if err := cn.c.Mail("<" + env.From + ">"); err != nil {
+		e := replyError("mail", cn.host, "", err)
+		cn.broken = e.Code == 0
+		return nil, nil, e
+	}
+	var accepted []string
+	for _, rcpt := range env.To {
+		if err := cn.c.Rcpt("<" + rcpt + ">"); err != nil {
+			e := replyError("rcpt", cn.host, rcpt, err)
+			if e.Code == 0 {
+				cn.broken = true
+				return nil, nil, e
+			}
+			res.Recipients = append(res.Recipients, RecipientResult{Address: rcpt, Status: statusFor(e), Host: cn.host, Reply: replyText(e), Err: e})
+			*errs = append(*errs, e)
+			continue
+		}
+		accepted = append(accepted, rcpt)
+	}
+	if len(accepted) == 0 {
+		cn.c.Reset()
+		return nil, nil, nil
+	}
+	w, err := cn.c.Data()
+	if err != nil {
+		e := replyError("data", cn.host, "", err)
+		cn.broken = e.Code == 0
+		return nil, nil, e
+	}
+	return accepted, w, nil
+}
+
+// pipelinedEnvelope sends MAIL, every RCPT and DATA in one write and then
+// reads the replies in order (RFC 2920): two round trips per message
+// instead of three plus one per recipient.
+func (cn *conn) pipelinedEnvelope(env message.Envelope, res *Result, errs *[]error) ([]string, io.WriteCloser, *Error) {
+	t := cn.c.Text
+	params := ""
+	if ok, _ := cn.c.Extension("8BITMIME"); ok {
+		params += " BODY=8BITMIME"
+	}
+	if utf8Needed(env) {
+		params += " SMTPUTF8"
+	}
+	cmds := make([]string, 0, len(env.To)+2)
+	cmds = append(cmds, "MAIL FROM:<"+env.From+">"+params)
+	for _, r := range env.To {
+		cmds = append(cmds, "RCPT TO:<"+r+">")
+	}
+	cmds = append(cmds, "DATA")
+	for _, c := range cmds {
+		if strings.ContainsAny(c, "\r\n") {
+			return nil, nil, &Error{Kind: Data, Op: "mail", Err: errors.New("an address contains a line break")}
+		}
+		cn.log.line("->", "%s", c)
+		t.W.WriteString(c + "\r\n")
+	}
+	if err := t.W.Flush(); err != nil {
+		cn.broken = true
+		return nil, nil, netError("mail", cn.host, err)
+	}
+	read := func(op, rcpt string, expect int) *Error {
+		code, msg, err := t.ReadResponse(expect)
+		if err != nil {
+			e := replyError(op, cn.host, rcpt, err)
+			cn.broken = cn.broken || e.Code == 0
+			if e.Code != 0 {
+				cn.log.line("<-", "%d %s", e.Code, e.Reply)
+			}
+			return e
+		}
+		cn.log.line("<-", "%d %s", code, msg)
+		return nil
+	}
+	mailErr := read("mail", "", 250)
+	if mailErr != nil && cn.broken {
+		return nil, nil, mailErr
+	}
+	var accepted []string
+	for _, rcpt := range env.To {
+		e := read("rcpt", rcpt, 25)
+		switch {
+		case e != nil && cn.broken:
+			return nil, nil, e
+		case mailErr != nil:
+			// The server refused MAIL; its RCPT and DATA replies say so again.
+		case e != nil:
+			res.Recipients = append(res.Recipients, RecipientResult{Address: rcpt, Status: statusFor(e), Host: cn.host, Reply: replyText(e), Err: e})
+			*errs = append(*errs, e)
+		default:
+			accepted = append(accepted, rcpt)
+		}
+	}
+	dataErr := read("data", "", 354)
+	if dataErr != nil && cn.broken {
+		return nil, nil, dataErr
+	}
+	if dataErr == nil && (mailErr != nil || len(accepted) == 0) {
+		// DATA was accepted with no recipient: end the empty message
+		// and let the server refuse it.
+		w := t.DotWriter()
+		w.Close()
+		t.ReadResponse(0)
+	}
+	switch {
+	case mailErr != nil:
+		return nil, nil, mailErr
+	case len(accepted) == 0:
+		return nil, nil, nil
+	case dataErr != nil:
+		return nil, nil, dataErr
+	}
+	return accepted, t.DotWriter(), nil
+}
+
+// endData ends the message and returns the server's reply to it.
+func (cn *conn) endData(w io.WriteCloser) (string, error) {
+	if dc, ok := w.(*smtp.DataCloser); ok {
+		if err := dc.Close(); err != nil {
+			return "", err
+		}
+		return "250 " + dc.ServerResponse(), nil
+	}
+	if err := w.Close(); err != nil {
+		return "", err
+	}
+	code, msg, err := cn.c.Text.ReadResponse(250)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d %s", code, msg), nil
 }
 
 // orderLike returns results in the envelope's recipient order.
