@@ -485,10 +485,16 @@ func onceSecret(f func(context.Context) (string, error)) func(context.Context) (
 // message, reset (RSET) before each further one, replaced when it broke
 // or when the reset shows the server dropped it. Only its worker uses it.
 type sessionTransport struct {
-	relay *delivery.Relay
-	gate  *openGate
-	s     *delivery.Session
+	relay    *delivery.Relay
+	gate     *openGate
+	s        *delivery.Session
+	lastUsed time.Time
 }
+
+// idleCheck is how long a kept session may sit unused before the next
+// message first checks it with RSET: servers close idle connections, but
+// a busy batch should not pay a round trip per message for that.
+const idleCheck = 2 * time.Second
 
 // openGate lets the workers' first connections wait for one to come up,
 // so that wrong credentials cost one failed AUTH, not one per worker: a
@@ -522,9 +528,11 @@ func (t *sessionTransport) open(ctx context.Context) (*delivery.Session, error) 
 }
 
 func (t *sessionTransport) Deliver(ctx context.Context, env message.Envelope, msg message.Message) (*delivery.Result, error) {
-	if t.s != nil {
+	reused := t.s != nil
+	if reused && time.Since(t.lastUsed) > idleCheck {
 		if err := t.s.Reset(); err != nil {
 			t.close()
+			reused = false
 		}
 	}
 	if t.s == nil {
@@ -537,8 +545,21 @@ func (t *sessionTransport) Deliver(ctx context.Context, env message.Envelope, ms
 	res, err := t.s.Deliver(ctx, env, msg)
 	if t.s.Broken() {
 		t.close()
+		if reused && droppedBeforeMail(err) {
+			// The kept connection was gone before anything was sent:
+			// send on a fresh one.
+			return t.Deliver(ctx, env, msg)
+		}
 	}
+	t.lastUsed = time.Now()
 	return res, err
+}
+
+// droppedBeforeMail reports a connection that failed at MAIL without an
+// SMTP reply: nothing of the message was sent.
+func droppedBeforeMail(err error) bool {
+	var de *delivery.Error
+	return errors.As(err, &de) && de.Op == "mail" && de.Code == 0
 }
 
 func (t *sessionTransport) close() {

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -165,10 +166,20 @@ func New(s Spec) (*Composed, error) {
 	return &Composed{header: []byte(h.String()), root: root}, nil
 }
 
+// writers recycles the buffered writers of WriteTo: a batch composes
+// thousands of messages, and a fresh 64 KiB buffer for each one showed up
+// as a third of its CPU time in allocation and garbage collection.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
 // WriteTo writes the message with CRLF line endings.
 func (c *Composed) WriteTo(w io.Writer) (int64, error) {
 	cw := &countWriter{w: w}
-	bw := bufio.NewWriterSize(cw, 64<<10)
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(cw)
+	defer func() {
+		bw.Reset(nil)
+		writers.Put(bw)
+	}()
 	if _, err := bw.Write(c.header); err != nil {
 		return cw.n, err
 	}
@@ -284,46 +295,71 @@ type textNode struct {
 // line is short ASCII, else quoted-printable, which survives any relay
 // (8-bit text, lines over 998 octets, stray CRs).
 func newTextNode(ctype string, src Source) (node, error) {
+	if b, ok := src.(Bytes); ok {
+		return &textNode{ctype: ctype, src: src, enc: chooseEncoding(b, nil)}, nil
+	}
 	rc, err := src.Open()
 	if err != nil {
 		return nil, inputErr(src, err)
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 64<<10)
-	enc := "7bit"
-	line, prev := 0, byte(0)
+	buf := make([]byte, 32<<10)
+	st := &scanState{}
 	for {
-		c, err := br.ReadByte()
+		n, err := rc.Read(buf)
+		if chooseEncoding(buf[:n], st) != "7bit" {
+			return &textNode{ctype: ctype, src: src, enc: "quoted-printable"}, nil
+		}
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return nil, inputErr(src, err)
 		}
-		switch {
-		case c == '\n':
-			line = 0
-		case prev == '\r':
-			enc = "quoted-printable" // bare CR
-		case c >= 0x80 || c == 0:
-			enc = "quoted-printable"
-		case c == '\r':
-			// counted with the LF that must follow
-		default:
-			line++
-			if line > 998 {
-				enc = "quoted-printable"
-			}
-		}
-		prev = c
-		if enc != "7bit" {
-			break
-		}
 	}
-	if enc == "7bit" && prev == '\r' {
+	enc := "7bit"
+	if st.prev == '\r' {
 		enc = "quoted-printable"
 	}
 	return &textNode{ctype: ctype, src: src, enc: enc}, nil
+}
+
+// scanState carries chooseEncoding across chunks.
+type scanState struct {
+	line int
+	prev byte
+}
+
+// chooseEncoding returns "7bit" while every line so far is short ASCII
+// with CRLF or LF endings, else "quoted-printable". With st nil, p is the
+// whole content.
+func chooseEncoding(p []byte, st *scanState) string {
+	whole := st == nil
+	if whole {
+		st = &scanState{}
+	}
+	for _, c := range p {
+		switch {
+		case c == '\n':
+			st.line = 0
+		case st.prev == '\r':
+			return "quoted-printable" // bare CR
+		case c >= 0x80 || c == 0:
+			return "quoted-printable"
+		case c == '\r':
+			// counted with the LF that must follow
+		default:
+			st.line++
+			if st.line > 998 {
+				return "quoted-printable"
+			}
+		}
+		st.prev = c
+	}
+	if whole && st.prev == '\r' {
+		return "quoted-printable"
+	}
+	return "7bit"
 }
 
 func inputErr(src Source, err error) error {
