@@ -171,6 +171,10 @@ func (r *runner) send(c *cli.Context, o sendOptions, out *jsonOutput) error {
 		return err
 	}
 	defer d.close()
+	if len(d.to)+len(d.cc)+len(d.bcc) == 0 && o.template == "" {
+		// Say so before reading a body from stdin that may never end.
+		return usageErrorf("no recipients: name at least one address")
+	}
 	if err := d.fill(c.Context, r, o); err != nil {
 		return err
 	}
