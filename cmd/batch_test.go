@@ -455,3 +455,25 @@ func FuzzUnsubscribeHeaders(f *testing.F) {
 		}
 	})
 }
+
+// TestBatchProgressOnlyOnATerminal checks that the progress bar is drawn
+// on stderr when it is a terminal, and that a redirected stderr gets the
+// summary line alone (progressbar itself draws into pipes).
+func TestBatchProgressOnlyOnATerminal(t *testing.T) {
+	for _, tty := range []bool{true, false} {
+		srv := smtptest.Start(t, smtptest.Options{})
+		_, csvPath, tplPath := batchFiles(t, 3, nil)
+		env, _, stderr := batchTestEnv(t, "", tty)
+		code := Main([]string{"mailout", "batch", "--csv", csvPath, "-T", tplPath, "--server", srv.Addr(), "--tls", "none", "--yes"}, env)
+		if code != 0 {
+			t.Fatalf("tty=%v: batch = %d; stderr:\n%s", tty, code, stderr)
+		}
+		drawn := strings.Contains(stderr.String(), "\r")
+		if drawn != tty {
+			t.Errorf("tty=%v: progress bar drawn = %v; stderr %q", tty, drawn, stderr)
+		}
+		if !strings.Contains(stderr.String(), "mailout: batch: 3 sent") {
+			t.Errorf("tty=%v: stderr %q lacks the summary line", tty, stderr)
+		}
+	}
+}
