@@ -100,17 +100,26 @@ func (r *runner) exec(c *cli.Context, o sendOptions, out *jsonOutput) (code int,
 	defer d.close()
 
 	ctx := context.WithoutCancel(c.Context)
+	// On a terminal the command shares our process group, the terminal's
+	// foreground, so it may read the terminal; Ctrl-C then reaches it
+	// directly and is not forwarded a second time.
+	interactive := r.env.StdinTTY
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	if interactive {
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
+	} else {
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	}
 	defer signal.Stop(sigs)
 	res := job.Run(ctx, job.Options{
-		Args:    r.execArgs,
-		Stdin:   r.env.Stdin,
-		Env:     job.FilterEnv(r.env.Environ(), secretVars(cfg)...),
-		Timeout: c.Duration("timeout"),
-		Merge:   when != job.WhenStderr,
-		Signals: sigs,
-		Now:     r.env.Now,
+		Foreground: interactive,
+		Args:       r.execArgs,
+		Stdin:      r.env.Stdin,
+		Env:        job.FilterEnv(r.env.Environ(), secretVars(cfg)...),
+		Timeout:    c.Duration("timeout"),
+		Merge:      when != job.WhenStderr,
+		Signals:    sigs,
+		Now:        r.env.Now,
 	})
 
 	mailIt, err := job.ShouldMail(when, res)

@@ -13,17 +13,17 @@ import (
 // Without process groups, the signals go to the child alone, and a
 // termination is a kill.
 
-func sysProcAttr() *syscall.SysProcAttr { return nil }
+func sysProcAttr(bool) *syscall.SysProcAttr { return nil }
 
-func signalGroup(pid int, sig os.Signal) {
+func signalGroup(pid int, _ bool, sig os.Signal) {
 	if p, err := os.FindProcess(pid); err == nil {
 		_ = p.Signal(sig)
 	}
 }
 
-func terminateGroup(pid int) { killGroup(pid) }
+func terminateGroup(pid int, group bool) { killGroup(pid, group) }
 
-func killGroup(pid int) { signalGroup(pid, os.Kill) }
+func killGroup(pid int, group bool) { signalGroup(pid, group, os.Kill) }
 
 func exitStatus(ps *os.ProcessState) (code int, sig syscall.Signal, signaled bool) {
 	return ps.ExitCode(), 0, false

@@ -11,30 +11,34 @@ import (
 )
 
 // sysProcAttr puts the child in a process group of its own, so that a
-// signal sent to the group reaches its children too.
-func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true}
+// signal sent to the group reaches its children too; without group it
+// stays in ours (the terminal's foreground, where it may read).
+func sysProcAttr(group bool) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: group}
 }
 
-// signalGroup sends sig to the process group led by pid. A group that is
-// already gone is not an error.
-func signalGroup(pid int, sig os.Signal) {
+// signalGroup sends sig to the process group led by pid, or with group
+// false to pid alone. A process that is already gone is not an error.
+func signalGroup(pid int, group bool, sig os.Signal) {
 	s, ok := sig.(syscall.Signal)
 	if !ok || pid <= 0 {
 		return
 	}
-	_ = syscall.Kill(-pid, s)
+	if group {
+		pid = -pid
+	}
+	_ = syscall.Kill(pid, s)
 }
 
 // terminateGroup asks the group led by pid to stop: SIGTERM, then SIGCONT
 // so that a stopped member sees it (as timeout(1) does).
-func terminateGroup(pid int) {
-	signalGroup(pid, syscall.SIGTERM)
-	signalGroup(pid, syscall.SIGCONT)
+func terminateGroup(pid int, group bool) {
+	signalGroup(pid, group, syscall.SIGTERM)
+	signalGroup(pid, group, syscall.SIGCONT)
 }
 
 // killGroup kills the group led by pid.
-func killGroup(pid int) { signalGroup(pid, syscall.SIGKILL) }
+func killGroup(pid int, group bool) { signalGroup(pid, group, syscall.SIGKILL) }
 
 // exitStatus reads the child's exit code, or the signal that killed it.
 func exitStatus(ps *os.ProcessState) (code int, sig syscall.Signal, signaled bool) {

@@ -25,8 +25,9 @@
 //
 // On Unix the command runs in a process group of its own, so the timeout's
 // SIGTERM and SIGKILL, and the signals forwarded from [Options.Signals],
-// reach everything it started. The command is then not in the terminal's
-// foreground group: if it reads from a terminal it is stopped by SIGTTIN.
+// reach everything it started. Such a command is not in the terminal's
+// foreground group, where reading a terminal would stop it (SIGTTIN); with
+// [Options.Foreground] it stays in the caller's group for interactive use.
 package job
 
 import (
@@ -79,6 +80,12 @@ type Options struct {
 	// Apart, on two pipes, the order is that of the reads, which can swap
 	// writes made within microseconds of each other.
 	Merge bool
+	// Foreground keeps the command in mailout's process group, the
+	// terminal's foreground, so that it can read from a terminal on stdin
+	// (in a group of its own it would be stopped by SIGTTIN). Signals and
+	// the timeout then reach the command itself but not the processes it
+	// started. For interactive use; cron has no terminal.
+	Foreground bool
 	// Signals are forwarded to the command's process group while it runs.
 	// The caller subscribes it with signal.Notify. It may be nil.
 	Signals <-chan os.Signal
@@ -191,7 +198,7 @@ func Run(ctx context.Context, o Options) *Result {
 	stop := func() {
 		if !stopped {
 			stopped = true
-			terminateGroup(pid)
+			terminateGroup(pid, !o.Foreground)
 			killC = time.After(o.KillGrace)
 		}
 	}
@@ -214,7 +221,7 @@ func Run(ctx context.Context, o Options) *Result {
 				sigs = nil
 				continue
 			}
-			signalGroup(pid, s)
+			signalGroup(pid, !o.Foreground, s)
 		case <-timeoutC:
 			timeoutC = nil
 			if !stopped {
@@ -230,7 +237,7 @@ func Run(ctx context.Context, o Options) *Result {
 			}
 		case <-killC:
 			killC = nil
-			killGroup(pid)
+			killGroup(pid, !o.Foreground)
 			if exited {
 				drainC = time.After(o.WaitDelay)
 			}
@@ -301,7 +308,7 @@ func start(o Options) (*exec.Cmd, []*os.File, error) {
 			Stdin:       o.Stdin,
 			Stdout:      outW,
 			Stderr:      errW,
-			SysProcAttr: sysProcAttr(),
+			SysProcAttr: sysProcAttr(!o.Foreground),
 			WaitDelay:   o.WaitDelay,
 		}
 	}

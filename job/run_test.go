@@ -343,3 +343,20 @@ func writeFile(t *testing.T, name, content string, mode os.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+// TestForegroundSharesTheProcessGroup checks that Foreground keeps the
+// command in our process group (so it may read a terminal) and that its
+// timeout still stops it.
+func TestForegroundSharesTheProcessGroup(t *testing.T) {
+	r := Run(context.Background(), Options{Args: []string{"sh", "-c", "cut -d\" \" -f5 /proc/$$/stat"}, Foreground: true})
+	if r.ExitCode != 0 {
+		t.Fatalf("exit %d: %s", r.ExitCode, r.Output)
+	}
+	if got, want := strings.TrimSpace(string(r.Output)), strconv.Itoa(syscall.Getpgrp()); got != want {
+		t.Errorf("child's process group = %s, want ours (%s)", got, want)
+	}
+	r = Run(context.Background(), Options{Args: []string{"sleep", "30"}, Foreground: true, Timeout: 100 * time.Millisecond, KillGrace: 100 * time.Millisecond})
+	if r.ExitCode != 124 || !r.TimedOut {
+		t.Errorf("foreground timeout: exit %d, timed out %v; want 124", r.ExitCode, r.TimedOut)
+	}
+}
