@@ -168,7 +168,9 @@ func (r *runner) tlsConfig(p *profiles.Profile) (*tls.Config, error) {
 	if p.TLSFingerprint != "" {
 		delivery.PinFingerprint(tc, p.TLSFingerprint)
 	} else if p.TLSSkipVerify {
-		fmt.Fprintf(r.env.Stderr, "mailout: warning: profile %q has tls_skip_verify = true: the server's certificate is not checked\n", p.Name)
+		warning := fmt.Sprintf("warning: profile %q has tls_skip_verify = true: the server's certificate is not checked", p.Name)
+		fmt.Fprintf(r.env.Stderr, "mailout: %s\n", warning)
+		r.logf(r.cfg, "%s", warning)
 		tc.InsecureSkipVerify = true
 	}
 	return tc, nil
