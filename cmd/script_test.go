@@ -2,10 +2,17 @@ package cmd_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	cryptorand "crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"math/rand/v2"
 	"mime"
 	"mime/multipart"
@@ -85,6 +92,7 @@ func TestScript(t *testing.T) {
 			"decode":     cmdDecode,
 			"genfile":    cmdGenfile,
 			"checksum":   cmdChecksum,
+			"gencert":    cmdGencert,
 			"dnsd":       cmdDNSD,
 			"dkimverify": cmdDKIMVerify,
 			"code":       cmdCode,
@@ -170,6 +178,8 @@ func cmdSMTPD(ts *testscript.TestScript, neg bool, args []string) {
 			o.Hang = true
 		case "discard":
 			o.DiscardData = true
+		case "clientcert":
+			o.RequestClientCert = true
 		case "down":
 			down = true
 		case "addr":
@@ -275,7 +285,7 @@ func cmdFetch(ts *testscript.TestScript, neg bool, args []string) {
 	for _, t := range m.To {
 		fmt.Fprintf(&b, "to: <%s>\n", t)
 	}
-	fmt.Fprintf(&b, "tls: %v\nauth: %s %s\nhelo: %s\nsize: %d\nbody: %s\nutf8: %v\n", m.TLS, m.AuthMech, m.AuthUser, m.Helo, m.Size, m.Body, m.UTF8)
+	fmt.Fprintf(&b, "tls: %v\nauth: %s %s\nhelo: %s\nsize: %d\nbody: %s\nutf8: %v\nclientcert: %s\n", m.TLS, m.AuthMech, m.AuthUser, m.Helo, m.Size, m.Body, m.UTF8, m.ClientCert)
 	ts.Check(os.WriteFile(ts.MkAbs(args[2]+".env"), []byte(b.String()), 0o644))
 }
 
@@ -402,6 +412,22 @@ func cmdGenfile(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		n -= k
 	}
+}
+
+// gencert NAME CN writes a self-signed client certificate NAME.crt and
+// its key NAME.key.
+func cmdGencert(ts *testscript.TestScript, neg bool, args []string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
+	ts.Check(err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: args[1]},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(cryptorand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	ts.Check(err)
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]+".key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600))
 }
 
 // checksum FILE VAR sets VAR to the hex SHA-256 of FILE.

@@ -201,6 +201,10 @@ type Options struct {
 	// the first bytes of the message. Nothing is recorded.
 	DropInData bool
 
+	// RequestClientCert asks TLS clients for a certificate (fixed); the
+	// common name of the one given is recorded in [Message.ClientCert].
+	RequestClientCert bool
+
 	// SMTPUTF8 advertises SMTPUTF8 (fixed). 8BITMIME is always advertised.
 	SMTPUTF8 bool
 	// DSN advertises DSN (fixed), allowing RET, ENVID, NOTIFY and ORCPT.
@@ -274,6 +278,7 @@ func (o *Options) fixFrom(old Options) {
 	o.Addr, o.STARTTLS, o.CertHosts, o.ImplicitTLS = old.Addr, old.STARTTLS, old.CertHosts, old.ImplicitTLS
 	o.AllowInsecureAuth, o.SMTPUTF8, o.DSN = old.AllowInsecureAuth, old.SMTPUTF8, old.DSN
 	o.MaxMessageBytes, o.MaxLineLength, o.Domain = old.MaxMessageBytes, old.MaxLineLength, old.Domain
+	o.RequestClientCert = old.RequestClientCert
 }
 
 // Message is one message the server accepted.
@@ -291,6 +296,9 @@ type Message struct {
 	SHA256 [32]byte
 	// TLS tells whether the message came over TLS (STARTTLS or implicit).
 	TLS bool
+	// ClientCert is the common name of the client's TLS certificate, if it
+	// gave one (see [Options.RequestClientCert]).
+	ClientCert string
 	// AuthUser and AuthMech are the authenticated user and SASL mechanism;
 	// empty without AUTH.
 	AuthUser, AuthMech string
@@ -424,6 +432,9 @@ func New(opts Options) (*Server, error) {
 	var tlsCfg *tls.Config
 	if o.STARTTLS || o.ImplicitTLS || o.BrokenTLS {
 		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.getCertificate}
+		if o.RequestClientCert {
+			tlsCfg.ClientAuth = tls.RequestClientCert
+		}
 	}
 	if o.STARTTLS || o.BrokenTLS {
 		srv.TLSConfig = tlsCfg
@@ -908,7 +919,11 @@ func (ss *session) Data(r io.Reader) error {
 			m.Data = []byte{}
 		}
 	}
-	_, m.TLS = ss.conn.TLSConnectionState()
+	var st tls.ConnectionState
+	st, m.TLS = ss.conn.TLSConnectionState()
+	if len(st.PeerCertificates) > 0 {
+		m.ClientCert = st.PeerCertificates[0].Subject.CommonName
+	}
 	m.Helo = ss.conn.Hostname()
 	m.AuthUser, m.AuthMech = ss.authUser, ss.authMech
 
