@@ -440,7 +440,11 @@ func (b *batchRun) setupTransport(parallel int) error {
 		for range parallel {
 			pool := mx.Pool()
 			b.pools = append(b.pools, pool)
-			b.workers = append(b.workers, b.r.signing(p, pool))
+			t, err := b.r.signing(p, pool)
+			if err != nil {
+				return err
+			}
+			b.workers = append(b.workers, t)
 		}
 		return nil
 	case p == nil:
@@ -459,7 +463,11 @@ func (b *batchRun) setupTransport(parallel int) error {
 	for range parallel {
 		s := &sessionTransport{relay: relay, gate: gate}
 		b.sessions = append(b.sessions, s)
-		b.workers = append(b.workers, b.r.signing(p, s))
+		t, err := b.r.signing(p, s)
+		if err != nil {
+			return err
+		}
+		b.workers = append(b.workers, t)
 	}
 	return nil
 }

@@ -1,12 +1,10 @@
 package cmd
 
 import (
-	"context"
 	"fmt"
 	"io"
 
 	"mailout/delivery"
-	"mailout/message"
 	"mailout/profiles"
 )
 
@@ -19,7 +17,8 @@ func (r *runner) mxTransport(p *profiles.Profile, verbose io.Writer) (delivery.T
 		return nil, "", err
 	}
 	o.Verbose = verbose
-	return r.signing(p, delivery.NewMX(o)), "mx", nil
+	t, err := r.signing(p, delivery.NewMX(o))
+	return t, "mx", err
 }
 
 // mxOptions turns a profile (or nothing, for --mx alone) into MX options.
@@ -63,23 +62,13 @@ func (r *runner) mxOptions(p *profiles.Profile) (delivery.MXOptions, error) {
 // signing wraps t with DKIM signing when the profile has a DKIM key. The
 // key is read now; when it cannot be, the returned transport fails every
 // delivery with a configuration error (exit 78) and sends nothing.
-func (r *runner) signing(p *profiles.Profile, t delivery.Transport) delivery.Transport {
+func (r *runner) signing(p *profiles.Profile, t delivery.Transport) (delivery.Transport, error) {
 	if p == nil || p.DKIMKeyFile == "" {
-		return t
+		return t, nil
 	}
 	key, err := delivery.LoadDKIMKey(p.DKIMKeyFile)
 	if err != nil {
-		return brokenTransport{err: withCode(exitConfig, fmt.Errorf("profile %q: %w", p.Name, err))}
+		return nil, withCode(exitConfig, fmt.Errorf("profile %q: %w", p.Name, err))
 	}
-	return delivery.Sign(t, delivery.DKIMOptions{Domain: p.DKIMDomain, Selector: p.DKIMSelector, Key: key})
+	return delivery.Sign(t, delivery.DKIMOptions{Domain: p.DKIMDomain, Selector: p.DKIMSelector, Key: key}), nil
 }
-
-// brokenTransport stands for a transport that could not be set up; it
-// reports why on every delivery, having tried no recipient.
-type brokenTransport struct{ err error }
-
-func (b brokenTransport) Deliver(ctx context.Context, env message.Envelope, msg message.Message) (*delivery.Result, error) {
-	return &delivery.Result{}, b.err
-}
-
-var _ delivery.Transport = brokenTransport{}

@@ -43,7 +43,8 @@ func (r *runner) transport(cfg *profiles.Config, p *profiles.Profile, del delive
 		return nil, "", err
 	}
 	o.Verbose = verbose
-	return r.signing(p, delivery.NewRelay(o)), "smtp", nil
+	t, err := r.signing(p, delivery.NewRelay(o))
+	return t, "smtp", err
 }
 
 func (r *runner) verboseWriter(del deliveryOptions) io.Writer {
