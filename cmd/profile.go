@@ -197,16 +197,14 @@ type showReport struct {
 
 // settings lists p's effective keys in the order of SPEC.md's example:
 // every key the profile or [defaults] set, and every built-in default that
-// applies. A key not inherited whose value is the built-in default is
-// shown as "default": the profiles package does not say whether it was
-// written out.
+// applies, marked as such.
 func (r *runner) settings(p *profiles.Profile) []setting {
 	var out []setting
 	add := func(key string, value, def any) {
 		switch {
 		case p.Inherited[key]:
 			out = append(out, setting{Key: key, Value: value, Origin: "defaults"})
-		case def != nil && value == def:
+		case def != nil && value == def && !p.IsSet(key):
 			out = append(out, setting{Key: key, Value: value, Origin: "default"})
 		case value != "" && value != false && value != 0:
 			out = append(out, setting{Key: key, Value: value, Origin: "profile"})

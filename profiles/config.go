@@ -100,6 +100,13 @@ func (p *Profile) FromAddress() string {
 	return ""
 }
 
+// IsSet reports whether key (such as "port") was written for p, in its
+// own table or in [defaults], rather than taking its built-in default.
+func (p *Profile) IsSet(key string) bool {
+	_, ok := p.origin[key]
+	return ok || p.Inherited[key]
+}
+
 // errorAt returns a ConfigError located where key (such as
 // "password_command") of p was written.
 func (p *Profile) errorAt(key, msg string) *ConfigError {
