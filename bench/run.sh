@@ -325,6 +325,19 @@ if "$M" batch --help >/dev/null 2>&1; then
 	else
 		row "3. batch send" "FAILED" "" "" "" "see stderr"
 	fi
+	# --rate precision: a smooth limit, so N rows at R/s take N/R seconds
+	# (less the first message, which goes at once).
+	rate_rows=$((quick ? 20 : 200)) rate=100
+	mkcsv "$rate_rows" "$tmp/batch.csv"
+	if timed "$tmp/batch.rate" "$M" batch --csv "$tmp/batch.csv" --template "$tmp/batch.tpl" --server "127.0.0.1:$PORT" \
+		--tls none --parallel 4 --rate "$rate/s" --yes --no-journal; then
+		rt=$(median "$tmp/batch.rate")
+		achieved=$(awk -v n="$rate_rows" -v t="$rt" 'BEGIN { printf "%.1f", (n - 1) / (t / 1000) }')
+		r_r=$(ratio "$achieved" "$rate")
+		row "   --rate $rate/s, $rate_rows rows: achieved" "$achieved msg/s" "requested $rate msg/s" "$r_r" "~1.0" "(info)"
+	else
+		row "   batch --rate" "FAILED" "" "" "" "see stderr"
+	fi
 	mkcsv "$BATCH_DRY_ROWS" "$tmp/batch.csv"
 	if timedmem "$tmp/batchdry.wall" "$tmp/batchdry.rss" /dev/null "$M" batch --csv "$tmp/batch.csv" --template "$tmp/batch.tpl" --dry-run; then
 		row "   $BATCH_DRY_ROWS rows --dry-run: peak RSS" "$(mb "$(maximum "$tmp/batchdry.rss")")" "" "" "< 64 MB" "$(verdict "$(maximum "$tmp/batchdry.rss")" "<" 65536)"
