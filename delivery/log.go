@@ -3,6 +3,7 @@ package delivery
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	mlog "github.com/wneessen/go-mail/log"
@@ -27,7 +28,10 @@ func (t *transcript) line(dir, format string, args ...any) {
 	if msg == "<SMTP auth data redacted>" || msg == "%!s(MISSING)" {
 		msg = "<redacted>"
 	}
-	fmt.Fprintf(t.w, "%s %s\n", dir, redactAuth(msg))
+	// A multi-line reply (EHLO) gets the direction on every line.
+	for _, l := range strings.Split(strings.TrimRight(redactAuth(msg), "\n"), "\n") {
+		fmt.Fprintf(t.w, "%s %s\n", dir, l)
+	}
 }
 
 // redactAuth hides the initial response of "AUTH MECH <payload>" as a
