@@ -259,11 +259,10 @@ func cmdMailbox(ts *testscript.TestScript, neg bool, args []string) {
 	if ss.srv == nil {
 		ts.Fatalf("server %s is down", args[0])
 	}
-	var got []smtptest.Message
 	if want > 0 {
-		got, _ = ss.srv.Wait(want, 10*time.Second)
+		ss.srv.Wait(want, 10*time.Second)
 	}
-	got = ss.srv.Messages()
+	got := ss.srv.Messages()
 	if (len(got) == want) == neg {
 		ts.Fatalf("%s has %d messages, want %s%d", args[0], len(got), map[bool]string{true: "not ", false: ""}[neg], want)
 	}

@@ -13,9 +13,8 @@ import (
 // replaces AUTH payloads with a placeholder before they reach a logger, so
 // no secret, plain or base64, is ever written here.
 type transcript struct {
-	mu   sync.Mutex
-	w    io.Writer
-	host string
+	mu sync.Mutex
+	w  io.Writer
 }
 
 func (t *transcript) line(dir, format string, args ...any) {
