@@ -375,33 +375,56 @@ func renderMailbox(name, addr string) string {
 	return name + " <" + addr + ">"
 }
 
+// lexer tracks quoted strings and nested (comments) while a scan walks an
+// address list, the part every scanner below shares.
+type lexer struct {
+	inQuote bool
+	depth   int
+}
+
+// skip consumes s[i] when it is inside, opens or closes a quoted string or
+// a comment, returning the index the scan continues from and true;
+// otherwise it returns false and the byte is the caller's.
+func (l *lexer) skip(s string, i int) (int, bool) {
+	c := s[i]
+	switch {
+	case l.inQuote:
+		if c == '\\' {
+			i++
+		} else if c == '"' {
+			l.inQuote = false
+		}
+	case l.depth > 0:
+		if c == '\\' {
+			i++
+		} else if c == '(' {
+			l.depth++
+		} else if c == ')' {
+			l.depth--
+		}
+	case c == '"':
+		l.inQuote = true
+	case c == '(':
+		l.depth++
+	default:
+		return i, false
+	}
+	return i, true
+}
+
 // splitTop splits s at commas outside quoted strings, comments and angle
 // brackets. With groups set, a "name: ... ;" group is one piece.
 func splitTop(s string, groups bool) ([]string, error) {
 	var parts []string
-	inQuote, inAngle, inGroup := false, false, false
-	depth, start := 0, 0
+	var lx lexer
+	inAngle, inGroup, start := false, false, 0
 	for i := 0; i < len(s); i++ {
+		var skipped bool
+		if i, skipped = lx.skip(s, i); skipped {
+			continue
+		}
 		c := s[i]
 		switch {
-		case inQuote:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inQuote = false
-			}
-		case depth > 0:
-			if c == '\\' {
-				i++
-			} else if c == '(' {
-				depth++
-			} else if c == ')' {
-				depth--
-			}
-		case c == '"':
-			inQuote = true
-		case c == '(':
-			depth++
 		case c == ')':
 			return nil, errUnbalanced
 		case inAngle:
@@ -423,7 +446,7 @@ func splitTop(s string, groups bool) ([]string, error) {
 			start = i + 1
 		}
 	}
-	if inQuote || inAngle || inGroup || depth > 0 {
+	if lx.inQuote || inAngle || inGroup || lx.depth > 0 {
 		return nil, errUnbalanced
 	}
 	return append(parts, s[start:]), nil
@@ -431,32 +454,18 @@ func splitTop(s string, groups bool) ([]string, error) {
 
 // topIndex returns the index of the first c outside quoted strings,
 // comments and angle brackets, or -1. With c == '<' it finds the start of
-// an angle-addr.
+// an angle-addr. c must not be '"', '(' or ')'.
 func topIndex(s string, c byte) int {
-	inQuote, inAngle, depth := false, false, 0
+	var lx lexer
+	inAngle := false
 	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case inQuote:
-			if ch == '\\' {
-				i++
-			} else if ch == '"' {
-				inQuote = false
-			}
-		case depth > 0:
-			if ch == '\\' {
-				i++
-			} else if ch == '(' {
-				depth++
-			} else if ch == ')' {
-				depth--
-			}
+		var skipped bool
+		if i, skipped = lx.skip(s, i); skipped {
+			continue
+		}
+		switch ch := s[i]; {
 		case ch == c && !inAngle:
 			return i
-		case ch == '"':
-			inQuote = true
-		case ch == '(':
-			depth++
 		case ch == '<':
 			inAngle = true
 		case ch == '>':
