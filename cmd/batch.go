@@ -435,16 +435,16 @@ func (b *batchRun) setupTransport(parallel int) error {
 			return err
 		}
 		mo.Verbose = verbose
+		sign, err := b.r.signer(p)
+		if err != nil {
+			return err
+		}
 		mx := delivery.NewMX(mo)
 		b.transportName = "mx"
 		for range parallel {
 			pool := mx.Pool()
 			b.pools = append(b.pools, pool)
-			t, err := b.r.signing(p, pool)
-			if err != nil {
-				return err
-			}
-			b.workers = append(b.workers, t)
+			b.workers = append(b.workers, sign(pool))
 		}
 		return nil
 	case p == nil:
@@ -457,17 +457,17 @@ func (b *batchRun) setupTransport(parallel int) error {
 	}
 	o.Verbose = verbose
 	o.Auth.Secret = onceSecret(o.Auth.Secret)
+	sign, err := b.r.signer(p)
+	if err != nil {
+		return err
+	}
 	relay := delivery.NewRelay(o)
 	b.transportName = "smtp"
 	gate := &openGate{}
 	for range parallel {
 		s := &sessionTransport{relay: relay, gate: gate}
 		b.sessions = append(b.sessions, s)
-		t, err := b.r.signing(p, s)
-		if err != nil {
-			return err
-		}
-		b.workers = append(b.workers, t)
+		b.workers = append(b.workers, sign(s))
 	}
 	return nil
 }

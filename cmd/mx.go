@@ -59,16 +59,26 @@ func (r *runner) mxOptions(p *profiles.Profile) (delivery.MXOptions, error) {
 	return o, nil
 }
 
-// signing wraps t with DKIM signing when the profile has a DKIM key. The
-// key is read now; when it cannot be, the returned transport fails every
-// delivery with a configuration error (exit 78) and sends nothing.
-func (r *runner) signing(p *profiles.Profile, t delivery.Transport) (delivery.Transport, error) {
+// signer loads the profile's DKIM key once and returns what wraps a
+// transport so it signs; without a key it returns transports unchanged.
+func (r *runner) signer(p *profiles.Profile) (func(delivery.Transport) delivery.Transport, error) {
 	if p == nil || p.DKIMKeyFile == "" {
-		return t, nil
+		return func(t delivery.Transport) delivery.Transport { return t }, nil
 	}
 	key, err := delivery.LoadDKIMKey(p.DKIMKeyFile)
 	if err != nil {
 		return nil, withCode(exitConfig, fmt.Errorf("profile %q: %w", p.Name, err))
 	}
-	return delivery.Sign(t, delivery.DKIMOptions{Domain: p.DKIMDomain, Selector: p.DKIMSelector, Key: key}), nil
+	o := delivery.DKIMOptions{Domain: p.DKIMDomain, Selector: p.DKIMSelector, Key: key}
+	return func(t delivery.Transport) delivery.Transport { return delivery.Sign(t, o) }, nil
+}
+
+// signing wraps t with DKIM signing when the profile has a DKIM key, for
+// mx and relay profiles alike.
+func (r *runner) signing(p *profiles.Profile, t delivery.Transport) (delivery.Transport, error) {
+	sign, err := r.signer(p)
+	if err != nil {
+		return nil, err
+	}
+	return sign(t), nil
 }
