@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -369,6 +370,11 @@ func (r *runner) queueDelete(c *cli.Context) error {
 // host that sends now and then drains its own queue without a daemon.
 func (r *runner) drain(cfg *profiles.Config) {
 	if r.env.Executable == nil {
+		return
+	}
+	// Nothing was ever queued: do not create the queue folder (spool.Open
+	// would) on every send.
+	if _, err := os.Stat(filepath.Join(r.queueDir(cfg), strconv.Itoa(r.env.UID))); err != nil {
 		return
 	}
 	sp, err := spool.Open(r.queueDir(cfg), r.env.UID, r.env.Now)
