@@ -202,7 +202,7 @@ func (r *runner) newSendmailRun(cfg *profiles.Config, inv sendmail.Invocation) (
 	for _, w := range res.Warnings {
 		r.logf(cfg, "warning: %s", w)
 	}
-	s.msgID = id
+	s.msgID = res.MessageID
 	rcpts, err := r.sendmailRecipients(cfg, inv.Recipients, isLocal)
 	if err != nil {
 		os.Remove(s.file)

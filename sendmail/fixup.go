@@ -64,6 +64,9 @@ type FixupResult struct {
 	// Recipients are the header recipients (with CollectRecipients) as
 	// bare addresses, in header order, without duplicates.
 	Recipients []string
+	// MessageID is the message's Message-ID value, its own or the one
+	// added; "" when it has none.
+	MessageID string
 	// HeaderFrom is the address of the From header after the fix-ups,
 	// "" when the message has none.
 	HeaderFrom string
@@ -317,6 +320,7 @@ func (f *fixer) writeHeader(fields []*field) error {
 			hasDate = true
 		case "message-id":
 			hasMsgID = true
+			f.res.MessageID = strings.TrimSpace(fl.value())
 		case "from":
 			hasFrom = true
 		}
@@ -374,6 +378,7 @@ func (f *fixer) writeHeader(fields []*field) error {
 		out = append(out, []byte("Date: "+f.o.Now.Format(time.RFC1123Z)))
 	}
 	if !hasMsgID && f.o.MessageID != "" {
+		f.res.MessageID = f.o.MessageID
 		out = append(out, []byte("Message-ID: "+f.o.MessageID))
 	}
 	if !hasFrom && f.o.From != "" {

@@ -431,6 +431,7 @@ func TestFixupGolden(t *testing.T) {
 					t.Errorf("Fixup output mismatch\n got %q\nwant %q", got, want)
 				}
 				tt.wantRes.Size = int64(len(want))
+				res.MessageID = "" // checked by TestFixupMessageID
 				if !reflect.DeepEqual(res, tt.wantRes) {
 					t.Errorf("Fixup result\n got %#v\nwant %#v", res, tt.wantRes)
 				}
@@ -775,5 +776,19 @@ func TestFixupNonHeaderLineStartsBody(t *testing.T) {
 	out := b.String()
 	if !strings.HasPrefix(out, "Subject: a\r\n") || !strings.HasSuffix(out, "\r\n\r\nthis is the body\r\nmore\r\n") {
 		t.Errorf("Fixup output = %q", out)
+	}
+}
+
+// TestFixupMessageID checks that the result names the message's own
+// Message-ID, or the one added when it had none.
+func TestFixupMessageID(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"Message-ID: <own@example.org>\nSubject: a\n\nbody\n", "<own@example.org>"},
+		{"Subject: a\n\nbody\n", "<added@example.com>"},
+	} {
+		res, err := Fixup(io.Discard, strings.NewReader(tt.in), FixupOptions{IgnoreDots: true, MessageID: "<added@example.com>", From: "a@example.org"})
+		if err != nil || res.MessageID != tt.want {
+			t.Errorf("Fixup(%q).MessageID = %q, %v; want %q", tt.in, res.MessageID, err, tt.want)
+		}
 	}
 }
