@@ -39,7 +39,10 @@ func TestSendOptionsFromArgv(t *testing.T) {
 		want func(o *sendOptions)
 	}{
 		{"flags after recipients are flags", []string{"ops@example.com", "-s", "disk full"},
-			func(o *sendOptions) { o.args = []string{"ops@example.com"}; o.subject, o.subjectSet = "disk full", true }},
+			func(o *sendOptions) {
+				o.args = []string{"ops@example.com"}
+				o.subject, o.subjectSet = "disk full", true
+			}},
 		{"repeated --to and a comma list kept whole for the address parser", []string{"--to", "a@example.com", "--to", "b@example.com", "-c", "c@example.com, d@example.com"},
 			func(o *sendOptions) {
 				o.to = []string{"a@example.com", "b@example.com"}
