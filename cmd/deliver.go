@@ -160,6 +160,9 @@ func (r *runner) deliverOutgoing(ctx context.Context, cfg *profiles.Config, og *
 		r.drain(cfg)
 		return nil
 	}
+	if del.queueForLogin {
+		deferUntilLogin(res)
+	}
 	if del.queueOnFailure && res != nil {
 		if pending := res.Pending(); len(pending) > 0 {
 			return r.queueOnFailure(cfg, og, res, pending, del, out, err)

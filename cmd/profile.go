@@ -23,7 +23,7 @@ import (
 )
 
 // profileCommands is what `mailout profile` accepts, for its errors.
-const profileCommands = "list, show, test, set-password or delete-password"
+const profileCommands = "list, show, test, set-password, delete-password, login or logout"
 
 // maxSecretBytes bounds a password read from standard input: a secret is a
 // line, and a file piped by mistake should not fill the keyring.
@@ -34,7 +34,7 @@ func (r *runner) newProfileCommand() *cli.Command {
 	return &cli.Command{
 		Name:            "profile",
 		Usage:           "list, show and test profiles; manage their passwords",
-		ArgsUsage:       "list | show NAME | test [NAME] | set-password NAME | delete-password NAME",
+		ArgsUsage:       "list | show NAME | test [NAME] | set-password NAME | delete-password NAME | login NAME [--device|--browser] | logout NAME",
 		HideHelpCommand: true,
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -42,7 +42,7 @@ func (r *runner) newProfileCommand() *cli.Command {
 			}
 			return usageErrorf("profile: unknown command %q: want %s", c.Args().First(), profileCommands)
 		},
-		Subcommands: []*cli.Command{
+		Subcommands: append([]*cli.Command{
 			{
 				Name:   "list",
 				Usage:  "list the profiles; * marks the one used when none is chosen",
@@ -74,7 +74,7 @@ func (r *runner) newProfileCommand() *cli.Command {
 				ArgsUsage: "NAME",
 				Action:    r.profileDeletePassword,
 			},
-		},
+		}, r.oauthCommands()...),
 	}
 }
 
@@ -297,6 +297,8 @@ func (r *runner) secretSource(p *profiles.Profile) string {
 		return "none (direct MX delivery does not authenticate)"
 	case p.Username == "" || p.Auth == "none":
 		return "none (no AUTH: the profile has no username)"
+	case p.OAuth != "":
+		return r.oauthState(p)
 	}
 	return r.secrets().Source(p)
 }
@@ -350,18 +352,19 @@ func tomlValue(v any) string {
 
 // testReport is what `profile test` found, printed as text or --json.
 type testReport struct {
-	Profile       string      `json:"profile,omitempty"`
-	Server        string      `json:"server,omitempty"`
-	Extensions    []string    `json:"extensions,omitempty"`
-	TLS           *tlsReport  `json:"tls,omitempty"`
-	AuthUser      string      `json:"auth_user,omitempty"`      // the username, also when AUTH was not used
-	AuthMechanism string      `json:"auth_mechanism,omitempty"` // set only when AUTH succeeded
-	Domain        string      `json:"domain,omitempty"`
-	MX            []mxReport  `json:"mx,omitempty"`
-	SPF           *spfReport  `json:"spf,omitempty"`
-	DKIM          *dkimReport `json:"dkim,omitempty"`
-	ExitCode      int         `json:"exit_code"`
-	Error         string      `json:"error,omitempty"`
+	Profile       string       `json:"profile,omitempty"`
+	Server        string       `json:"server,omitempty"`
+	Extensions    []string     `json:"extensions,omitempty"`
+	TLS           *tlsReport   `json:"tls,omitempty"`
+	AuthUser      string       `json:"auth_user,omitempty"`      // the username, also when AUTH was not used
+	AuthMechanism string       `json:"auth_mechanism,omitempty"` // set only when AUTH succeeded
+	Domain        string       `json:"domain,omitempty"`
+	MX            []mxReport   `json:"mx,omitempty"`
+	SPF           *spfReport   `json:"spf,omitempty"`
+	DKIM          *dkimReport  `json:"dkim,omitempty"`
+	OAuth         *oauthReport `json:"oauth,omitempty"`
+	ExitCode      int          `json:"exit_code"`
+	Error         string       `json:"error,omitempty"`
 }
 
 type tlsReport struct {
@@ -468,6 +471,7 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 		rep.TLS = describeTLS(st)
 	}
 	rep.AuthUser, rep.AuthMechanism = o.Auth.Username, s.AuthMechanism()
+	rep.OAuth = r.testOAuth(p)
 	return nil
 }
 
@@ -588,6 +592,7 @@ func (r *runner) printTestReport(rep *testReport) error {
 	default:
 		fmt.Fprintf(tw, "auth\tnone (auth = \"none\")\n")
 	}
+	r.printOAuthReport(tw, rep.OAuth)
 	fmt.Fprintf(tw, "result\tok: connected; nothing was sent\n")
 	return tw.flush()
 }
