@@ -78,16 +78,7 @@ func (r *runner) oauthOptions(p *profiles.Profile) oauth.Options {
 }
 
 // cacheDir is $XDG_CACHE_HOME/mailout, else ~/.cache/mailout.
-func (r *runner) cacheDir() string {
-	if d := r.env.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "mailout")
-	}
-	home := r.env.Getenv("HOME")
-	if home == "" {
-		home = "/"
-	}
-	return filepath.Join(home, ".cache", "mailout")
-}
+func (r *runner) cacheDir() string { return r.xdgDir("XDG_CACHE_HOME", ".cache") }
 
 func (r *runner) oauthSource(p *profiles.Profile) (*oauth.Source, error) {
 	return oauth.NewSource(r.oauthConfig(p), r.oauthStore(p), r.oauthOptions(p))
