@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Kind classifies a delivery failure by what the caller can do about it.
@@ -64,7 +65,10 @@ type Error struct {
 	Rcpt  string // recipient it concerns, if one
 	Code  int    // SMTP reply code, if any
 	Reply string // SMTP reply text, if any
-	Err   error
+	// RetryAfter is how long the server asked us to wait before retrying
+	// (HTTP Retry-After); 0 when it did not say.
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *Error) Error() string {
