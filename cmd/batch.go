@@ -32,6 +32,9 @@ const (
 	batchAttempts    = 3
 	batchBackoffBase = time.Second
 	batchBackoffMax  = 30 * time.Second
+	// batchRetryAfterMax caps a server's Retry-After: a row waits at most
+	// this long between tries, whatever the server asks.
+	batchRetryAfterMax = 5 * time.Minute
 )
 
 // newBatchCommand is `mailout batch`.
@@ -449,6 +452,18 @@ func (b *batchRun) setupTransport(parallel int) error {
 		return nil
 	case p == nil:
 		return withCode(exitConfig, errors.New("no profile to send with"))
+	case isAPI(p.Transport):
+		// One HTTP client for all workers: its keep-alive connections
+		// serve whichever worker sends next.
+		a, err := b.r.apiTransport(context.Background(), p, verbose)
+		if err != nil {
+			return err
+		}
+		b.transportName = a.Name()
+		for range parallel {
+			b.workers = append(b.workers, a)
+		}
+		return nil
 	default:
 		o, err = b.r.profileOptions(p)
 	}
@@ -635,10 +650,18 @@ func (b *batchRun) deliver(ctx context.Context, w int, og *outgoing) (*delivery.
 	tr := b.transportFor(w)
 	final := map[string]delivery.RecipientResult{}
 	rcpts := og.env.To
-	err := batch.Retry(ctx, batchAttempts, batch.Backoff(batchBackoffBase, batchBackoffMax), nil, func() error {
+	// A server's Retry-After (HTTP 429/503) lengthens the back-off.
+	var asked time.Duration
+	backoff := batch.Backoff(batchBackoffBase, batchBackoffMax)
+	wait := func(i int) time.Duration { return max(backoff(i), min(asked, batchRetryAfterMax)) }
+	err := batch.Retry(ctx, batchAttempts, wait, nil, func() error {
 		env := og.env
 		env.To = rcpts
 		res, err := tr.Deliver(ctx, env, og.msg)
+		var de *delivery.Error
+		if errors.As(err, &de) {
+			asked = de.RetryAfter
+		}
 		if res != nil {
 			for _, rr := range res.Recipients {
 				final[rr.Address] = rr

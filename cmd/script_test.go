@@ -81,6 +81,7 @@ func TestScript(t *testing.T) {
 			st := &scriptState{servers: map[string]*scriptServer{}}
 			e.Values[stateKey{}] = st
 			e.Defer(st.closeAll)
+			newAPIServers(e)
 			return os.MkdirAll(e.WorkDir+"/home", 0o700)
 		},
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
@@ -97,6 +98,11 @@ func TestScript(t *testing.T) {
 			"dkimverify": cmdDKIMVerify,
 			"code":       cmdCode,
 			"missing":    cmdMissing,
+			"apid":       cmdAPID,
+			"apibox":     cmdAPIBox,
+			"apifetch":   cmdAPIFetch,
+			"cmpmime":    cmdCmpMIME,
+			"apistop":    cmdAPIStop,
 		},
 	})
 }

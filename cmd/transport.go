@@ -38,6 +38,13 @@ func (r *runner) transport(cfg *profiles.Config, p *profiles.Profile, del delive
 	if p == nil {
 		return nil, "", withCode(exitConfig, errors.New("no profile to send with"))
 	}
+	if isAPI(p.Transport) {
+		a, err := r.apiTransport(context.Background(), p, verbose)
+		if err != nil {
+			return nil, "", err
+		}
+		return a, a.Name(), nil
+	}
 	o, err := r.profileOptions(p)
 	if err != nil {
 		return nil, "", err
