@@ -90,12 +90,11 @@ func (r *runner) runApp(ctx context.Context, args []string) error {
 	} else {
 		r.wantJSON = indexOf(args, "--json") >= 0
 	}
+	defer registerHelp(app)()
 	return app.RunContext(ctx, args)
 }
 
 func (r *runner) newApp() *cli.App {
-	// urfave/cli spells --version -v by default; -v is --verbose here.
-	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version, commit and Go version"}
 	app := &cli.App{
 		Name:                      "mailout",
 		Usage:                     "send mail from scripts, cron and the command line",
@@ -116,7 +115,6 @@ func (r *runner) newApp() *cli.App {
 	for _, c := range app.Commands {
 		r.prepare(c)
 	}
-	applyHelp(app)
 	return app
 }
 

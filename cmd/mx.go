@@ -10,7 +10,7 @@ import (
 
 // mxTransport builds direct MX delivery from an mx profile or --mx. A
 // relay profile used with --mx lends only what makes sense without its
-// relay: helo, timeout and the DKIM key.
+// relay: its mx keys (helo, resolver, mx_port, the DKIM key) and timeout.
 func (r *runner) mxTransport(p *profiles.Profile, verbose io.Writer) (delivery.Transport, string, error) {
 	o, err := r.mxOptions(p)
 	if err != nil {
@@ -36,14 +36,14 @@ func (r *runner) mxOptions(p *profiles.Profile) (delivery.MXOptions, error) {
 	if p.Timeout > 0 {
 		o.Timeout = p.Timeout
 	}
-	if p.Transport != "mx" {
-		return o, nil
-	}
 	if p.Resolver != "" {
 		o.Resolver = delivery.ResolverFor(p.Resolver)
 	}
 	if p.MXPort != 0 {
 		o.Port = p.MXPort
+	}
+	if p.Transport != "mx" {
+		return o, nil
 	}
 	if p.TLS != "" {
 		o.TLS = delivery.TLSMode(p.TLS)
