@@ -89,6 +89,7 @@ type sendOptions struct {
 
 // deliveryOptions are the flags that choose how a message leaves.
 type deliveryOptions struct {
+	config         string // --config, else $MAILOUT_CONFIG and the default paths
 	profile        string
 	server         string
 	tls            string
@@ -101,7 +102,7 @@ type deliveryOptions struct {
 
 func readDeliveryOptions(c *cli.Context) deliveryOptions {
 	return deliveryOptions{
-		profile: globalString(c, "profile"), server: c.String("server"), tls: c.String("tls"), user: c.String("user"),
+		config: globalString(c, "config"), profile: globalString(c, "profile"), server: c.String("server"), tls: c.String("tls"), user: c.String("user"),
 		mx: c.Bool("mx"), queueOnFailure: c.Bool("queue-on-failure"), verbose: globalBool(c, "verbose"), json: globalBool(c, "json"),
 	}
 }
@@ -122,7 +123,7 @@ func readSendOptions(c *cli.Context) sendOptions {
 func (r *runner) sendAction(c *cli.Context) error {
 	o := readSendOptions(c)
 	out := &jsonOutput{enabled: o.del.json, w: r.env.Stdout}
-	err := r.send(c, o, out)
+	err := r.send(c.Context, o, out)
 	out.finish(err)
 	return err
 }
@@ -158,11 +159,11 @@ func (d *deliveryOptions) validate() error {
 	return nil
 }
 
-func (r *runner) send(c *cli.Context, o sendOptions, out *jsonOutput) error {
+func (r *runner) send(ctx context.Context, o sendOptions, out *jsonOutput) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	cfg, err := r.config(c)
+	cfg, err := r.loadConfig(o.del.config)
 	if err != nil {
 		return err
 	}
@@ -175,14 +176,14 @@ func (r *runner) send(c *cli.Context, o sendOptions, out *jsonOutput) error {
 		// Say so before reading a body from stdin that may never end.
 		return usageErrorf("no recipients: name at least one address")
 	}
-	if err := d.fill(c.Context, r, o); err != nil {
+	if err := d.fill(ctx, r, o); err != nil {
 		return err
 	}
 	if d.skip {
 		out.status = "skipped"
 		return nil
 	}
-	return r.dispatch(c.Context, cfg, d, o.del, o.dryRun, out)
+	return r.dispatch(ctx, cfg, d, o.del, o.dryRun, out)
 }
 
 // draft collects a message's pieces from flags, headers and templates
