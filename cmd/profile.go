@@ -210,41 +210,83 @@ func (r *runner) settings(p *profiles.Profile) []setting {
 			out = append(out, setting{Key: key, Value: value, Origin: "profile"})
 		}
 	}
-	mx := p.Transport == "mx"
+	mx, relay := p.Transport == "mx", p.Transport == "smtp"
+	api := !mx && !relay
 	add("transport", p.Transport, "smtp")
-	if mx {
+	switch {
+	case mx:
 		add("resolver", p.Resolver, nil)
 		add("mx_port", p.Port, profiles.DefaultMXPort)
 		add("tls", p.TLS, "opportunistic")
-	} else {
+	case relay:
 		add("host", p.Host, nil)
 		add("port", p.Port, defaultPort(delivery.TLSMode(p.TLS)))
 		add("tls", p.TLS, "starttls")
 	}
-	add("tls_ca_file", p.TLSCAFile, nil)
-	add("tls_fingerprint", p.TLSFingerprint, nil)
-	add("tls_cert_file", p.TLSCertFile, nil)
-	add("tls_key_file", p.TLSKeyFile, nil)
-	add("tls_skip_verify", p.TLSSkipVerify, nil)
-	if !mx {
+	if !api {
+		add("tls_ca_file", p.TLSCAFile, nil)
+		add("tls_fingerprint", p.TLSFingerprint, nil)
+		add("tls_cert_file", p.TLSCertFile, nil)
+		add("tls_key_file", p.TLSKeyFile, nil)
+		add("tls_skip_verify", p.TLSSkipVerify, nil)
+	}
+	if relay {
 		add("auth", p.Auth, "auto")
 		add("username", p.Username, nil)
-		add("password_command", p.PasswordCommand, nil)
-		add("password_env", p.PasswordEnv, nil)
+	}
+	add("password_command", p.PasswordCommand, nil)
+	add("password_env", p.PasswordEnv, nil)
+	if relay {
 		add("allow_plaintext_auth", p.AllowPlaintextAuth, nil)
 	}
 	add("from", p.From, nil)
 	add("from_rewrite", p.FromRewrite, "local")
-	if p.Helo == "" {
-		out = append(out, setting{Key: "helo", Value: r.env.Hostname(), Origin: "default", Note: "this host's name"})
-	} else {
-		add("helo", p.Helo, nil)
+	if !api {
+		if p.Helo == "" {
+			out = append(out, setting{Key: "helo", Value: r.env.Hostname(), Origin: "default", Note: "this host's name"})
+		} else {
+			add("helo", p.Helo, nil)
+		}
 	}
 	add("timeout", p.Timeout.String(), profiles.DefaultTimeout.String())
+	if relay { // the mx keys, for --mx
+		add("resolver", p.Resolver, nil)
+		add("mx_port", p.MXPort, nil)
+	}
 	add("dkim_domain", p.DKIMDomain, nil)
 	add("dkim_selector", p.DKIMSelector, nil)
 	add("dkim_key_file", p.DKIMKeyFile, nil)
+	if p.IsSet("mta_sts") {
+		add("mta_sts", p.MTASTS, nil)
+	}
+	if p.IsSet("dane") {
+		out = append(out, setting{Key: "dane", Value: p.DANE, Origin: origin(p, "dane")})
+	}
+	add("api_url", p.APIURL, nil)
+	add("aws_region", p.AWSRegion, nil)
+	add("mailgun_domain", p.MailgunDomain, nil)
+	add("oauth", p.OAuth, nil)
+	add("oauth_client_id", p.OAuthClientID, nil)
+	add("oauth_tenant", p.OAuthTenant, profiles.DefaultOAuthTenant)
+	add("oauth_flow", p.OAuthFlow, nil)
+	add("oauth_client_secret_command", p.OAuthClientSecretCommand, nil)
+	add("oauth_client_secret_env", p.OAuthClientSecretEnv, nil)
+	add("oauth_token_file", p.OAuthTokenFile, nil)
+	add("oauth_device_url", p.OAuthDeviceURL, nil)
+	add("oauth_auth_url", p.OAuthAuthURL, nil)
+	add("oauth_token_url", p.OAuthTokenURL, nil)
+	if len(p.OAuthScopes) > 0 {
+		out = append(out, setting{Key: "oauth_scopes", Value: p.OAuthScopes, Origin: origin(p, "oauth_scopes")})
+	}
 	return out
+}
+
+// origin is where a set key of p came from, for `profile show`.
+func origin(p *profiles.Profile, key string) string {
+	if p.Inherited[key] {
+		return "defaults"
+	}
+	return "profile"
 }
 
 // secretSource says where p's password would come from, or why none is

@@ -171,7 +171,7 @@ func (r *runner) profileOptions(p *profiles.Profile) (delivery.RelayOptions, err
 }
 
 func (r *runner) secrets() *profiles.Secrets {
-	return &profiles.Secrets{Getenv: r.env.Getenv, Keyring: profiles.SystemKeyring(r.env.Getenv, r.env.UID)}
+	return &profiles.Secrets{Getenv: r.env.Getenv, Keyring: r.env.Keyring()}
 }
 
 // tlsConfig applies a profile's CA file, client certificate, pin and
