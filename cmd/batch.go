@@ -422,56 +422,30 @@ func (b *batchRun) compose(row batch.Row) (*outgoing, error) {
 // opened at its first message and kept across messages; for direct MX, one
 // transport for all.
 func (b *batchRun) setupTransport(parallel int) error {
-	del, p := b.o.del, b.profile
-	verbose := b.r.verboseWriter(del)
-	var (
-		o   delivery.RelayOptions
-		err error
-	)
-	switch {
-	case del.server != "":
-		o, err = b.r.serverOptions(del)
-	case del.mx || (p != nil && p.Transport == "mx"):
+	o, err := b.r.deliveryOptions(b.profile, b.o.del)
+	if err != nil {
+		return err
+	}
+	b.transportName = string(o.Transport)
+	if o.Transport == delivery.TransportMX {
 		// One pool per worker: each keeps a connection per domain open,
 		// so a list with many recipients at one provider reuses it.
-		mo, err := b.r.mxOptions(p)
-		if err != nil {
-			return err
-		}
-		mo.Verbose = verbose
-		sign, err := b.r.signer(p)
-		if err != nil {
-			return err
-		}
-		mx := delivery.NewMX(mo)
-		b.transportName = "mx"
+		mx := delivery.NewMX(o.MXConfig())
 		for range parallel {
 			pool := mx.Pool()
 			b.pools = append(b.pools, pool)
-			b.workers = append(b.workers, sign(pool))
+			b.workers = append(b.workers, o.Sign(pool))
 		}
 		return nil
-	case p == nil:
-		return withCode(exitConfig, errors.New("no profile to send with"))
-	default:
-		o, err = b.r.profileOptions(p)
 	}
-	if err != nil {
-		return err
-	}
-	o.Verbose = verbose
-	o.Auth.Secret = onceSecret(o.Auth.Secret)
-	sign, err := b.r.signer(p)
-	if err != nil {
-		return err
-	}
-	relay := delivery.NewRelay(o)
-	b.transportName = "smtp"
+	ro := o.RelayConfig()
+	ro.Auth.Secret = onceSecret(ro.Auth.Secret)
+	relay := delivery.NewRelay(ro)
 	gate := &openGate{}
 	for range parallel {
 		s := &sessionTransport{relay: relay, gate: gate}
 		b.sessions = append(b.sessions, s)
-		b.workers = append(b.workers, sign(s))
+		b.workers = append(b.workers, o.Sign(s))
 	}
 	return nil
 }

@@ -68,6 +68,8 @@ func batchTestEnv(t *testing.T, stdin string, tty bool) (*Env, *bytes.Buffer, *b
 		LoginName: func() (string, error) { return "tester", nil },
 		UID:       os.Getuid(),
 		OpenTTY:   func() (*os.File, error) { return nil, errors.New("no terminal in tests") },
+		Keyring:   testKeyring(),
+		Syslog:    func(string) error { return nil },
 	}, &stdout, &stderr
 }
 
