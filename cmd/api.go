@@ -3,7 +3,6 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -12,24 +11,12 @@ import (
 	"mailout/profiles"
 )
 
-// isAPI reports whether a transport is one of the HTTP API transports.
-func isAPI(transport string) bool {
-	switch transport {
-	case "graph", "gmail", "ses", "mailgun", "sparkpost":
-		return true
-	}
-	return false
-}
-
-// apiTransport builds the HTTP API transport of an API profile: the API
+// apiOptions configures the HTTP API transport of an API profile: the API
 // key from the profile's one secret source (asked once however many
 // messages go), the OAuth token source, or the AWS default credential
 // chain for SES.
-func (r *runner) apiTransport(ctx context.Context, p *profiles.Profile, verbose io.Writer) (*delivery.API, error) {
-	o := delivery.APIOptions{
-		Kind: p.Transport, URL: p.APIURL, MailgunDomain: p.MailgunDomain, Region: p.AWSRegion,
-		Timeout: p.Timeout, Now: r.env.Now, Verbose: verbose,
-	}
+func (r *runner) apiOptions(p *profiles.Profile) (delivery.APIOptions, error) {
+	o := delivery.APIOptions{URL: p.APIURL, MailgunDomain: p.MailgunDomain, Region: p.AWSRegion, Timeout: p.Timeout}
 	switch p.Transport {
 	case "mailgun", "sparkpost":
 		secrets, prof := r.secrets(), p
@@ -37,21 +24,17 @@ func (r *runner) apiTransport(ctx context.Context, p *profiles.Profile, verbose 
 	case "graph", "gmail":
 		tok, err := r.oauthToken(p)
 		if err != nil {
-			return nil, err
+			return o, err
 		}
 		o.Token = tok
 	case "ses":
-		region, creds, err := awsCredentials(ctx, p.AWSRegion)
+		region, creds, err := awsCredentials(context.Background(), p.AWSRegion)
 		if err != nil {
-			return nil, withCode(exitConfig, fmt.Errorf("profile %q: %w", p.Name, err))
+			return o, withCode(exitConfig, fmt.Errorf("profile %q: %w", p.Name, err))
 		}
 		o.Region, o.Credentials = region, creds
 	}
-	a, err := delivery.NewAPI(o)
-	if err != nil {
-		return nil, withCode(exitConfig, fmt.Errorf("profile %q: %w", p.Name, err))
-	}
-	return a, nil
+	return o, nil
 }
 
 // awsCredentials is the AWS default chain (environment, shared config and

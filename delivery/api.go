@@ -114,6 +114,10 @@ type provider struct {
 	authorize func(ctx context.Context, a *API, req *http.Request, payloadHash string) error
 	hashBody  bool // authorize needs the body's SHA-256 (SigV4)
 	id        func(body []byte) string
+	// probe is the path of a cheap authenticated GET that proves the
+	// credentials; "" where the sending scope allows no such call (Graph's
+	// Mail.Send, Gmail's gmail.send), and getting a token is the proof.
+	probe func(a *API) string
 }
 
 // call is one prepared request; body writes the request body around msg,
@@ -225,6 +229,49 @@ func (a *API) Deliver(ctx context.Context, env message.Envelope, msg message.Mes
 		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), a.opts.Now())
 	}
 	return fail(e)
+}
+
+// Probe proves the credentials without sending: the provider's cheap
+// authenticated call, or getting a token. It says what it did.
+func (a *API) Probe(ctx context.Context) (string, error) {
+	host := a.base.Host
+	if a.p.probe == nil {
+		tok := &http.Request{Header: http.Header{}}
+		if err := a.p.authorize(ctx, a, tok, ""); err != nil {
+			return "", asAPIError(err)
+		}
+		return "OAuth token obtained (the send scope allows no read to test it with)", nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base.JoinPath(a.p.probe(a)).String(), nil)
+	if err != nil {
+		return "", &Error{Kind: Config, Op: "api", Err: err}
+	}
+	req.Header.Set("User-Agent", "mailout")
+	emptyHash := sha256.Sum256(nil)
+	if err := a.p.authorize(ctx, a, req, hex.EncodeToString(emptyHash[:])); err != nil {
+		return "", asAPIError(err)
+	}
+	a.log.note("%s %s", req.Method, req.URL.Redacted())
+	a.log.line("->", "Authorization: <redacted>")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", netError("api", host, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	a.log.line("<-", "%s", resp.Status)
+	if resp.StatusCode/100 != 2 {
+		text := providerMessage(body)
+		if text == "" {
+			text = http.StatusText(resp.StatusCode)
+		}
+		return "", &Error{Kind: statusKind(resp.StatusCode), Op: "api", Host: host, Code: resp.StatusCode, Reply: text}
+	}
+	return fmt.Sprintf("GET %s: %s", req.URL.Path, resp.Status), nil
 }
 
 // measure writes the request body to a counter, counting the MIME message

@@ -67,6 +67,7 @@ var mailgun = &provider{
 		req.SetBasicAuth("api", key)
 		return nil
 	},
+	probe: func(a *API) string { return "/v3/domains/" + url.PathEscape(a.opts.MailgunDomain) },
 	id: func(body []byte) string {
 		var v struct {
 			ID string `json:"id"`

@@ -71,6 +71,7 @@ var ses = &provider{
 		}
 		return v4.NewSigner().SignHTTP(ctx, creds, req, payloadHash, "ses", a.opts.Region, a.opts.Now().UTC())
 	},
+	probe: func(a *API) string { return "/v2/email/account" },
 	id: func(body []byte) string {
 		var v struct {
 			MessageID string `json:"MessageId"`

@@ -51,6 +51,7 @@ var sparkpost = &provider{
 		req.Header.Set("Authorization", key)
 		return nil
 	},
+	probe: func(a *API) string { return "/api/v1/account" },
 	id: func(body []byte) string {
 		var v struct {
 			Results struct {
