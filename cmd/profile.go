@@ -349,34 +349,29 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 			rep.Profile = p.Name
 		}
 	}
+	o, err := r.deliveryOptions(p, del)
+	if err != nil {
+		return err
+	}
 	to := c.String("to")
-	if del.mx || p != nil && p.Transport == "mx" {
-		return r.testMX(c.Context, p, to, del.verbose, rep)
+	if o.Transport == delivery.TransportMX {
+		return r.testMX(c.Context, p, o, to, rep)
 	}
 	if to != "" {
 		return usageErrorf("profile test: --to goes with an mx profile or --mx")
 	}
-	var o delivery.RelayOptions
-	if del.server != "" {
-		o, err = r.serverOptions(del)
-	} else {
-		o, err = r.profileOptions(p)
+	pr, err := delivery.Probe(c.Context, o, "")
+	if pr != nil {
+		rep.Server = pr.Server
 	}
 	if err != nil {
 		return err
 	}
-	rep.Server = net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
-	o.Verbose = r.verboseWriter(del)
-	s, err := delivery.NewRelay(o).Open(c.Context)
-	if err != nil {
-		return err
+	rep.Extensions = pr.Extensions
+	if pr.TLS != nil {
+		rep.TLS = describeTLS(*pr.TLS)
 	}
-	defer s.Close()
-	rep.Extensions = s.Extensions()
-	if st, ok := s.TLS(); ok {
-		rep.TLS = describeTLS(st)
-	}
-	rep.AuthUser, rep.AuthMechanism = o.Auth.Username, s.AuthMechanism()
+	rep.AuthUser, rep.AuthMechanism = pr.AuthUser, pr.AuthMechanism
 	return nil
 }
 
@@ -394,7 +389,7 @@ func describeTLS(st tls.ConnectionState) *tlsReport {
 // testMX resolves the domain of --to and greets each of its mail
 // exchangers, then checks what receivers will check of the sender: SPF
 // for the From domain, and prints the DKIM record to publish.
-func (r *runner) testMX(ctx context.Context, p *profiles.Profile, to string, verbose bool, rep *testReport) error {
+func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Options, to string, rep *testReport) error {
 	if to == "" {
 		return usageErrorf("profile test: an mx profile needs --to DOMAIN, the domain whose mail exchangers to try")
 	}
@@ -403,24 +398,15 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, to string, ver
 		domain = to[i+1:]
 	}
 	rep.Domain = domain
-	o, err := r.mxOptions(p)
-	if err != nil {
-		return err
-	}
-	if o.Resolver == nil {
-		o.Resolver = net.DefaultResolver
-	}
-	txt, ok := o.Resolver.(delivery.TXTResolver)
+	txt, ok := o.MX.Resolver.(delivery.TXTResolver)
 	if !ok {
 		txt = net.DefaultResolver
 	}
-	if verbose {
-		o.Verbose = r.env.Stderr
-	}
-	hosts, err := delivery.NewMX(o).Probe(ctx, domain)
+	pr, err := delivery.Probe(ctx, o, domain)
 	if err != nil {
 		return err
 	}
+	hosts := pr.MX
 	var errs []error
 	for _, h := range hosts {
 		m := mxReport{Host: h.Host, Preference: h.Preference, Implicit: h.Implicit, Addr: h.Addr,
@@ -452,12 +438,8 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, to string, ver
 		fmt.Fprintf(r.env.Stderr, "mailout: warning: %s publishes no SPF record; receivers may refuse or junk mail from this host: publish a TXT record such as \"v=spf1 a mx ~all\"\n", fromDomain)
 	}
 
-	if p != nil && p.DKIMKeyFile != "" {
-		key, err := delivery.LoadDKIMKey(p.DKIMKeyFile)
-		if err != nil {
-			return withCode(exitConfig, fmt.Errorf("profile %q: %w", p.Name, err))
-		}
-		rep.DKIM = &dkimReport{Name: p.DKIMSelector + "._domainkey." + p.DKIMDomain, Record: delivery.DKIMRecord(key)}
+	if d := o.DKIM; d != nil {
+		rep.DKIM = &dkimReport{Name: d.Selector + "._domainkey." + d.Domain, Record: delivery.DKIMRecord(d.Key)}
 	}
 
 	for _, h := range hosts {

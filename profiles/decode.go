@@ -3,7 +3,6 @@ package profiles
 import (
 	"errors"
 	"fmt"
-	"net/mail"
 	"net/url"
 	"path/filepath"
 	"sort"
@@ -13,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
+
+	"mailout/message"
 )
 
 // loader decodes one config file. Checks run in three stages (single values,
@@ -578,7 +579,7 @@ func (l *loader) from(path []string, v any) (any, bool) {
 	if !ok || s == "" {
 		return s, ok
 	}
-	if _, err := mail.ParseAddress(s); err != nil {
+	if _, err := message.ParseAddress(s); err != nil {
 		l.fail(path, "invalid address %q", s)
 		return nil, false
 	}
