@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/term"
 
+	"mailout/delivery"
 	"mailout/profiles"
 )
 
@@ -43,6 +44,9 @@ type Env struct {
 	// OpenBrowser shows a URL in a browser (profile login --browser); it
 	// is called only when DISPLAY or WAYLAND_DISPLAY is set.
 	OpenBrowser func(url string) error
+	// TXT answers the SPF lookup of "profile test" for API profiles,
+	// which have no resolver key; nil means the system's resolver.
+	TXT delivery.TXTResolver
 }
 
 // SystemEnv returns the Env of the running process.

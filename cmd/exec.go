@@ -209,7 +209,7 @@ func (r *runner) execDraft(cfg *profiles.Config, o sendOptions) (*draft, error) 
 		return nil, err
 	}
 	if o.del.server != "" {
-		if _, err := r.serverOptions(o.del); err != nil {
+		if _, err := r.serverOptions(routeFor(nil, o.del)); err != nil {
 			return nil, err
 		}
 	}
@@ -236,7 +236,7 @@ func (r *runner) execDraft(cfg *profiles.Config, o sendOptions) (*draft, error) 
 // profile's from.
 func (r *runner) defaultRecipients(cfg *profiles.Config, p *profiles.Profile) ([]*mail.Address, error) {
 	if v := strings.TrimSpace(r.env.Getenv("MAILTO")); v != "" {
-		list, err := resolveRecipients(cfg, []string{v}, true)
+		list, err := resolveRecipients(cfg, []string{v}, fromData)
 		if err != nil {
 			return nil, fmt.Errorf("$MAILTO: %w", err)
 		}

@@ -202,7 +202,7 @@ func (r *runner) oauthState(p *profiles.Profile) string {
 	st := src.Status()
 	switch {
 	case st.StoreFail != nil:
-		return fmt.Sprintf("oauth (%s flow): unknown: %s", st.Flow, oneLine(st.StoreFail.Error()))
+		return fmt.Sprintf("oauth (%s flow): login state unknown: %s", st.Flow, oneLine(st.StoreFail.Error()))
 	case st.Flow == oauth.FlowClientCredentials:
 		return fmt.Sprintf("oauth (client_credentials): no login needed; tokens cached in the %s", st.Where)
 	case st.LoggedIn:

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
+
+	"mailout/message"
 )
 
 // Defaults for keys that are not set.
@@ -121,7 +122,7 @@ type origin struct {
 // FromAddress returns the bare address of From ("me@example.com"), or "" when
 // From is not set.
 func (p *Profile) FromAddress() string {
-	if a, err := mail.ParseAddress(p.From); err == nil {
+	if a, err := message.ParseAddress(p.From); err == nil {
 		return a.Address
 	}
 	return ""

@@ -62,7 +62,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	opts     Options
-	issued   []string // every token handed out
+	issued   []string           // every token handed out
 	devices  map[string]*device // by device code
 	codes    map[string]*authCode
 	grants   []*grant
