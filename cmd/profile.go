@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -273,8 +274,15 @@ type testReport struct {
 	MX            []mxReport  `json:"mx,omitempty"`
 	SPF           *spfReport  `json:"spf,omitempty"`
 	DKIM          *dkimReport `json:"dkim,omitempty"`
+	API           *apiReport  `json:"api,omitempty"`
 	ExitCode      int         `json:"exit_code"`
 	Error         string      `json:"error,omitempty"`
+}
+
+type apiReport struct {
+	Transport   string `json:"transport"`
+	URL         string `json:"url"`
+	Credentials string `json:"credentials,omitempty"`
 }
 
 type tlsReport struct {
@@ -364,6 +372,9 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 	if to != "" {
 		return usageErrorf("profile test: --to goes with an mx profile or --mx")
 	}
+	if o.Transport.IsAPI() {
+		return r.testAPI(c.Context, p, o, rep)
+	}
 	pr, err := delivery.Probe(c.Context, o, "")
 	if pr != nil {
 		rep.Server = pr.Server
@@ -422,6 +433,26 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Opt
 		rep.MX = append(rep.MX, m)
 	}
 
+	if err := r.checkSPF(ctx, txt, p, rep, "a mx"); err != nil {
+		return err
+	}
+
+	if d := o.DKIM; d != nil {
+		rep.DKIM = &dkimReport{Name: d.Selector + "._domainkey." + d.Domain, Record: delivery.DKIMRecord(d.Key)}
+	}
+
+	for _, h := range hosts {
+		if h.Answered {
+			return nil
+		}
+	}
+	return delivery.Worst(errs...)
+}
+
+// checkSPF looks up the From domain's SPF record, as receivers will, and
+// warns when there is none, or when it does not name mech, the
+// mechanism that covers the servers sending for this profile.
+func (r *runner) checkSPF(ctx context.Context, txt delivery.TXTResolver, p *profiles.Profile, rep *testReport, mech string) error {
 	from, err := r.defaultFrom(p)
 	if err != nil {
 		return err
@@ -438,20 +469,37 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Opt
 		spf.Record = rec
 	}
 	rep.SPF = spf
-	if spf.Record == "" && spf.Error == "" {
-		fmt.Fprintf(r.env.Stderr, "mailout: warning: %s publishes no SPF record; receivers may refuse or junk mail from this host: publish a TXT record such as \"v=spf1 a mx ~all\"\n", fromDomain)
+	switch {
+	case spf.Record == "" && spf.Error == "":
+		fmt.Fprintf(r.env.Stderr, "mailout: warning: %s publishes no SPF record; receivers may refuse or junk mail from this host: publish a TXT record such as \"v=spf1 %s ~all\"\n", fromDomain, mech)
+	case spf.Record != "" && strings.HasPrefix(mech, "include:") && !slices.Contains(strings.Fields(spf.Record), mech):
+		fmt.Fprintf(r.env.Stderr, "mailout: warning: the SPF record of %s does not name %s; add it, or receivers may refuse or junk what the provider sends for you\n", fromDomain, mech)
 	}
+	return nil
+}
 
-	if d := o.DKIM; d != nil {
-		rep.DKIM = &dkimReport{Name: d.Selector + "._domainkey." + d.Domain, Record: delivery.DKIMRecord(d.Key)}
+// testAPI proves an API profile's credentials with the provider's cheap
+// authenticated call (or by getting a token) and checks the From
+// domain's SPF for the provider's servers.
+func (r *runner) testAPI(ctx context.Context, p *profiles.Profile, o delivery.Options, rep *testReport) error {
+	pr, err := delivery.Probe(ctx, o, "")
+	if pr != nil {
+		rep.API = &apiReport{Transport: string(o.Transport), URL: pr.URL, Credentials: pr.Credentials}
 	}
+	if err != nil {
+		return err
+	}
+	txt := r.env.TXT
+	if txt == nil {
+		txt = net.DefaultResolver
+	}
+	return r.checkSPF(ctx, txt, p, rep, "include:"+spfInclude[o.Transport])
+}
 
-	for _, h := range hosts {
-		if h.Answered {
-			return nil
-		}
-	}
-	return delivery.Worst(errs...)
+// spfInclude is the SPF include that covers each provider's servers.
+var spfInclude = map[delivery.TransportKind]string{
+	delivery.TransportGraph: "spf.protection.outlook.com", delivery.TransportGmail: "_spf.google.com",
+	delivery.TransportSES: "amazonses.com", delivery.TransportMailgun: "mailgun.org", delivery.TransportSparkPost: "sparkpostmail.com",
 }
 
 func (r *runner) printTestReport(rep *testReport) error {
@@ -461,6 +509,14 @@ func (r *runner) printTestReport(rep *testReport) error {
 	}
 	if rep.Domain != "" {
 		return r.printMXReport(tw, rep)
+	}
+	if a := rep.API; a != nil {
+		fmt.Fprintf(tw, "transport\t%s\n", a.Transport)
+		fmt.Fprintf(tw, "endpoint\t%s\n", a.URL)
+		fmt.Fprintf(tw, "credentials\tok: %s\n", a.Credentials)
+		r.printSPF(tw, rep.SPF)
+		fmt.Fprintf(tw, "result\tok: nothing was sent\n")
+		return tw.flush()
 	}
 	fmt.Fprintf(tw, "server\t%s\n", rep.Server)
 	fmt.Fprintf(tw, "capabilities\t%s\n", strings.Join(rep.Extensions, ", "))
@@ -485,6 +541,18 @@ func (r *runner) printTestReport(rep *testReport) error {
 	}
 	fmt.Fprintf(tw, "result\tok: connected; nothing was sent\n")
 	return tw.flush()
+}
+
+func (r *runner) printSPF(tw *columns, s *spfReport) {
+	switch {
+	case s == nil:
+	case s.Error != "":
+		fmt.Fprintf(tw, "spf\t%s: %s\n", s.Domain, s.Error)
+	case s.Record != "":
+		fmt.Fprintf(tw, "spf\t%s: %q\n", s.Domain, s.Record)
+	default:
+		fmt.Fprintf(tw, "spf\t%s: none\n", s.Domain)
+	}
 }
 
 func (r *runner) expiryNote(t time.Time) string {
@@ -514,16 +582,7 @@ func (r *runner) printMXReport(tw *columns, rep *testReport) error {
 		}
 		fmt.Fprintf(tw, "mx\t%s: %s\n", host, state)
 	}
-	if s := rep.SPF; s != nil {
-		switch {
-		case s.Error != "":
-			fmt.Fprintf(tw, "spf\t%s: %s\n", s.Domain, s.Error)
-		case s.Record != "":
-			fmt.Fprintf(tw, "spf\t%s: %q\n", s.Domain, s.Record)
-		default:
-			fmt.Fprintf(tw, "spf\t%s: none\n", s.Domain)
-		}
-	}
+	r.printSPF(tw, rep.SPF)
 	if d := rep.DKIM; d != nil {
 		fmt.Fprintf(tw, "dkim\tpublish this TXT record:\n")
 		if err := tw.flush(); err != nil {
