@@ -155,7 +155,7 @@ func daneVerifier(recs []TLSA, host string) func(tls.ConnectionState) error {
 				roots := x509.NewCertPool()
 				roots.AddCert(c)
 				inter := x509.NewCertPool()
-				for _, ic := range certs[1:i] {
+				for _, ic := range certs[1:max(i, 1)] {
 					inter.AddCert(ic)
 				}
 				_, err := certs[0].Verify(x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: inter})

@@ -354,7 +354,7 @@ func (m *MX) dialConfig(host string, a net.IPAddr, hp hostPolicy) dialConfig {
 	}
 	return dialConfig{
 		Addr: net.JoinHostPort(a.String(), strconv.Itoa(m.opts.Port)), Host: host,
-		Helo: m.opts.Helo, TLS: m.opts.TLS, TLSConfig: tc,
+		Helo: m.opts.Helo, TLS: mode, TLSConfig: tc,
 		Timeout: m.opts.Timeout, Dial: m.opts.Dial, Log: m.log,
 	}
 }
