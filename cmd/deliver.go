@@ -58,11 +58,8 @@ func (r *runner) defaultFrom(p *profiles.Profile) (*mail.Address, error) {
 			return a, nil
 		}
 	}
-	login, err := r.env.LoginName()
-	if err != nil || login == "" {
-		login = "root"
-	}
-	return message.ParseAddress(login + "@" + r.env.Hostname())
+	login, _ := r.env.LoginName()
+	return message.ParseAddress(message.LoginAddress(login, r.env.Hostname()))
 }
 
 // compose turns a draft into a message and an envelope.
@@ -75,16 +72,12 @@ func (r *runner) compose(d *draft, p *profiles.Profile) (*outgoing, error) {
 		}
 	}
 	var rcpts []string
-	seen := map[string]bool{}
 	for _, list := range [][]*mail.Address{d.to, d.cc, d.bcc} {
 		for _, a := range list {
-			k := strings.ToLower(a.Address)
-			if !seen[k] {
-				seen[k] = true
-				rcpts = append(rcpts, a.Address)
-			}
+			rcpts = append(rcpts, a.Address)
 		}
 	}
+	rcpts = message.Dedupe(rcpts)
 	if len(rcpts) == 0 {
 		return nil, usageErrorf("no recipients: name at least one address")
 	}
@@ -149,11 +142,15 @@ func (r *runner) deliverOutgoing(ctx context.Context, cfg *profiles.Config, og *
 		}
 		r.logOutcome(cfg, rec)
 	}()
-	tr, name, err := r.transport(cfg, og.profile, del)
+	o, err := r.deliveryOptions(og.profile, del)
 	if err != nil {
 		return err
 	}
-	out.transport = name
+	tr, err := delivery.New(o)
+	if err != nil {
+		return err
+	}
+	out.transport = string(o.Transport)
 	res, err := tr.Deliver(ctx, og.env, og.msg)
 	out.result = res
 	if err == nil {
@@ -233,5 +230,3 @@ func (r *runner) saveDeadLetter(og *outgoing) (string, error) {
 	}
 	return path, f.Close()
 }
-
-var _ delivery.Transport = (*delivery.Relay)(nil)

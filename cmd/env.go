@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"mailout/profiles"
 )
 
 // Env is the world a run of mailout sees. SystemEnv fills it from the
@@ -33,6 +35,11 @@ type Env struct {
 	OpenTTY func() (*os.File, error)
 	// Executable is this program's path, for the detached queue drain.
 	Executable func() (string, error)
+	// Keyring opens the OS keyring; it is called only when a secret is
+	// needed, so a send without AUTH never touches D-Bus.
+	Keyring func() profiles.Keyring
+	// Syslog writes one line to the system log (config log = "syslog").
+	Syslog func(line string) error
 }
 
 // SystemEnv returns the Env of the running process.
@@ -52,6 +59,8 @@ func SystemEnv() *Env {
 		UID:        os.Getuid(),
 		OpenTTY:    func() (*os.File, error) { return os.OpenFile("/dev/tty", os.O_RDWR, 0) },
 		Executable: os.Executable,
+		Keyring:    func() profiles.Keyring { return profiles.SystemKeyring(os.Getenv, os.Getuid()) },
+		Syslog:     writeSyslog,
 	}
 }
 

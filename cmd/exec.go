@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -65,10 +66,31 @@ func hideFlag(f cli.Flag, hidden bool) {
 	}
 }
 
+// execOptions is everything exec's flags and arguments say.
+type execOptions struct {
+	send       sendOptions
+	when       string
+	timeout    time.Duration
+	bodyFlags  []string // send flags given that exec refuses
+	command    []string // what follows --
+	hasCommand bool     // whether -- was given at all
+}
+
+func (r *runner) readExecOptions(c *cli.Context) execOptions {
+	o := execOptions{send: readSendOptions(c), when: c.String("when"), timeout: c.Duration("timeout"),
+		command: r.execArgs, hasCommand: r.hasExec}
+	for _, name := range execBodyFlags {
+		if c.IsSet(name) {
+			o.bodyFlags = append(o.bodyFlags, name)
+		}
+	}
+	return o
+}
+
 func (r *runner) execAction(c *cli.Context) error {
-	o := readSendOptions(c)
-	out := &jsonOutput{enabled: o.del.json, w: r.env.Stdout}
-	code, err, mailErr := r.exec(c, o, out)
+	o := r.readExecOptions(c)
+	out := &jsonOutput{enabled: o.send.del.json, w: r.env.Stdout}
+	code, err, mailErr := r.exec(c.Context, o, out)
 	if err != nil {
 		r.finishExecJSON(out, err, code)
 		return err
@@ -84,22 +106,22 @@ func (r *runner) execAction(c *cli.Context) error {
 // --when rule asks. It returns the exit status; err is what stopped it
 // before the job ran, mailErr why the mail could not be sent (already
 // reported on stderr with the output), after which the status is the job's.
-func (r *runner) exec(c *cli.Context, o sendOptions, out *jsonOutput) (code int, err, mailErr error) {
-	when, err := validateExec(c, o, r.execArgs, r.hasExec)
+func (r *runner) exec(ctx context.Context, o execOptions, out *jsonOutput) (code int, err, mailErr error) {
+	when, err := o.validate()
 	if err != nil {
 		return exitCode(err), err, nil
 	}
-	cfg, err := r.config(c)
+	cfg, err := r.loadConfig(o.send.del.config)
 	if err != nil {
 		return exitCode(err), err, nil
 	}
-	d, err := r.execDraft(cfg, o)
+	d, err := r.execDraft(cfg, o.send)
 	if err != nil {
 		return exitCode(err), err, nil
 	}
 	defer d.close()
 
-	ctx := context.WithoutCancel(c.Context)
+	ctx = context.WithoutCancel(ctx)
 	// On a terminal the command shares our process group, the terminal's
 	// foreground, so it may read the terminal; Ctrl-C then reaches it
 	// directly and is not forwarded a second time.
@@ -113,10 +135,10 @@ func (r *runner) exec(c *cli.Context, o sendOptions, out *jsonOutput) (code int,
 	defer signal.Stop(sigs)
 	res := job.Run(ctx, job.Options{
 		Foreground: interactive,
-		Args:       r.execArgs,
+		Args:       o.command,
 		Stdin:      r.env.Stdin,
 		Env:        job.FilterEnv(r.env.Environ(), secretVars(cfg)...),
-		Timeout:    c.Duration("timeout"),
+		Timeout:    o.timeout,
 		Merge:      when != job.WhenStderr,
 		Signals:    sigs,
 		Now:        r.env.Now,
@@ -146,34 +168,32 @@ func (r *runner) exec(c *cli.Context, o sendOptions, out *jsonOutput) (code int,
 		case <-sendCtx.Done():
 		}
 	}()
-	if mailErr = r.dispatch(sendCtx, cfg, d, o.del, o.dryRun, out); mailErr != nil {
+	if mailErr = r.dispatch(sendCtx, cfg, d, o.send.del, o.send.dryRun, out); mailErr != nil {
 		r.reportUnsent(res, mailErr)
 	}
 	return res.ExitCode, nil, mailErr
 }
 
-// validateExec checks the flags and the command before anything runs, and
+// validate checks the flags and the command before anything runs, and
 // returns the --when rule.
-func validateExec(c *cli.Context, o sendOptions, args []string, hasCommand bool) (string, error) {
-	if o.skipEmpty {
+func (o *execOptions) validate() (string, error) {
+	if o.send.skipEmpty {
 		return "", usageErrorf("-E does not apply to exec: use --when to choose when to mail")
 	}
-	for _, name := range execBodyFlags {
-		if c.IsSet(name) {
-			return "", usageErrorf("--%s does not apply to exec: the body is the command's output", name)
-		}
+	if len(o.bodyFlags) > 0 {
+		return "", usageErrorf("--%s does not apply to exec: the body is the command's output", o.bodyFlags[0])
 	}
-	if err := o.validate(); err != nil {
+	if err := o.send.validate(); err != nil {
 		return "", err
 	}
-	when, err := job.ParseWhen(c.String("when"))
+	when, err := job.ParseWhen(o.when)
 	if err != nil {
 		return "", usageErrorf("%w", err)
 	}
-	if c.Duration("timeout") < 0 {
-		return "", usageErrorf("--timeout %s: must not be negative", c.Duration("timeout"))
+	if o.timeout < 0 {
+		return "", usageErrorf("--timeout %s: must not be negative", o.timeout)
 	}
-	if !hasCommand || len(args) == 0 || args[0] == "" {
+	if !o.hasCommand || len(o.command) == 0 || o.command[0] == "" {
 		return "", &codeError{code: exitUsage, err: errors.New("no command to run: put it after --"),
 			hint: "mailout exec [flags] [RECIPIENT...] -- COMMAND [ARG...]"}
 	}
@@ -189,7 +209,7 @@ func (r *runner) execDraft(cfg *profiles.Config, o sendOptions) (*draft, error) 
 		return nil, err
 	}
 	if o.del.server != "" {
-		if _, err := r.serverOptions(o.del); err != nil {
+		if _, err := r.serverOptions(routeFor(nil, o.del)); err != nil {
 			return nil, err
 		}
 	}
@@ -216,7 +236,7 @@ func (r *runner) execDraft(cfg *profiles.Config, o sendOptions) (*draft, error) 
 // profile's from.
 func (r *runner) defaultRecipients(cfg *profiles.Config, p *profiles.Profile) ([]*mail.Address, error) {
 	if v := strings.TrimSpace(r.env.Getenv("MAILTO")); v != "" {
-		list, err := resolveRecipients(cfg, []string{v}, true)
+		list, err := resolveRecipients(cfg, []string{v}, fromData)
 		if err != nil {
 			return nil, fmt.Errorf("$MAILTO: %w", err)
 		}

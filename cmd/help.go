@@ -5,6 +5,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 )
@@ -164,24 +165,50 @@ func commandDocFor(parent string, c *cli.Command, inherited []string) commandDoc
 	return d
 }
 
-// applyHelp makes --help print the help rendered from the definitions of
-// the app and its commands: flags grouped by category, examples last. The
-// text is rendered only when help is shown, so a plain send pays nothing
-// for it at start-up.
-func applyHelp(app *cli.App) {
-	cli.HelpPrinter = func(w io.Writer, templ string, data any) {
-		switch v := data.(type) {
-		case *cli.App:
-			io.WriteString(w, appDoc(v).render())
-			return
-		case *cli.Command:
-			if d, ok := findCommandDoc(app.Name, app.Commands, nil, v); ok {
+// helpApps maps each command of a running app to that app, so the help
+// printer, which urfave/cli only offers as a package variable, can find the
+// command's place in the tree without being reassigned for every app (a
+// data race when tests run apps side by side). registerHelp adds an app's
+// commands and returns the function that removes them again.
+var helpApps sync.Map // *cli.Command -> *cli.App
+
+func init() {
+	// urfave/cli spells --version -v by default; -v is --verbose here.
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version, commit and Go version"}
+	cli.HelpPrinter = printHelp
+}
+
+// registerHelp makes --help of app's commands print the help rendered from
+// their definitions: flags grouped by category, examples last.
+func registerHelp(app *cli.App) (unregister func()) {
+	var walk func(cmds []*cli.Command, f func(*cli.Command))
+	walk = func(cmds []*cli.Command, f func(*cli.Command)) {
+		for _, c := range cmds {
+			f(c)
+			walk(c.Subcommands, f)
+		}
+	}
+	walk(app.Commands, func(c *cli.Command) { helpApps.Store(c, app) })
+	return func() { walk(app.Commands, func(c *cli.Command) { helpApps.Delete(c) }) }
+}
+
+// printHelp renders help only when it is shown, so a plain send pays
+// nothing for it at start-up.
+func printHelp(w io.Writer, templ string, data any) {
+	switch v := data.(type) {
+	case *cli.App:
+		io.WriteString(w, appDoc(v).render())
+		return
+	case *cli.Command:
+		if app, ok := helpApps.Load(v); ok {
+			a := app.(*cli.App)
+			if d, ok := findCommandDoc(a.Name, a.Commands, nil, v); ok {
 				io.WriteString(w, d.render())
 				return
 			}
 		}
-		cli.HelpPrinterCustom(w, templ, data, nil)
 	}
+	cli.HelpPrinterCustom(w, templ, data, nil)
 }
 
 // findCommandDoc finds c in the command tree and builds its document,

@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"mailout/profiles"
 	"mailout/spool"
 )
 
@@ -43,6 +45,8 @@ func helpTestEnv(t testing.TB, vars map[string]string) (*Env, *bytes.Buffer, *by
 		UID:        os.Getuid(),
 		OpenTTY:    func() (*os.File, error) { return nil, errors.New("no terminal in tests") },
 		Executable: os.Executable,
+		Keyring:    testKeyring(),
+		Syslog:     func(string) error { return nil },
 	}, &stdout, &stderr
 }
 
@@ -510,4 +514,46 @@ func FuzzRoffLine(f *testing.F) {
 			}
 		}
 	})
+}
+
+// memKeyring is an in-memory keyring for Envs in tests; the real Secret
+// Service is exercised by the profile_keyring script.
+type memKeyring struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (k *memKeyring) Get(service, user string) (string, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if s, ok := k.m[service+"\x00"+user]; ok {
+		return s, nil
+	}
+	return "", profiles.ErrNotFound
+}
+
+func (k *memKeyring) Set(service, user, secret string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = map[string]string{}
+	}
+	k.m[service+"\x00"+user] = secret
+	return nil
+}
+
+func (k *memKeyring) Delete(service, user string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if _, ok := k.m[service+"\x00"+user]; !ok {
+		return profiles.ErrNotFound
+	}
+	delete(k.m, service+"\x00"+user)
+	return nil
+}
+
+// testKeyring gives an Env a fresh in-memory keyring.
+func testKeyring() func() profiles.Keyring {
+	k := &memKeyring{}
+	return func() profiles.Keyring { return k }
 }

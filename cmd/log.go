@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"fmt"
-	"log/syslog"
 	"os"
 	"strings"
 	"time"
@@ -72,9 +71,8 @@ func (r *runner) logf(cfg *profiles.Config, format string, args ...any) {
 
 func (r *runner) writeLog(cfg *profiles.Config, line string) {
 	if cfg.Log == "syslog" {
-		if w, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "mailout"); err == nil {
-			w.Info(line)
-			w.Close()
+		if err := r.env.Syslog(line); err != nil {
+			fmt.Fprintf(r.env.Stderr, "mailout: warning: syslog: %v\n", err)
 		}
 		return
 	}

@@ -90,12 +90,11 @@ func (r *runner) runApp(ctx context.Context, args []string) error {
 	} else {
 		r.wantJSON = indexOf(args, "--json") >= 0
 	}
+	defer registerHelp(app)()
 	return app.RunContext(ctx, args)
 }
 
 func (r *runner) newApp() *cli.App {
-	// urfave/cli spells --version -v by default; -v is --verbose here.
-	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version, commit and Go version"}
 	app := &cli.App{
 		Name:                      "mailout",
 		Usage:                     "send mail from scripts, cron and the command line",
@@ -116,7 +115,6 @@ func (r *runner) newApp() *cli.App {
 	for _, c := range app.Commands {
 		r.prepare(c)
 	}
-	applyHelp(app)
 	return app
 }
 
@@ -185,11 +183,17 @@ func (r *runner) commands() []*cli.Command {
 	}
 }
 
-// config loads the configuration file once per run.
+// config loads the configuration file named by the --config flag.
 func (r *runner) config(c *cli.Context) (*profiles.Config, error) {
+	return r.loadConfig(globalString(c, "config"))
+}
+
+// loadConfig loads the configuration file once per run: explicit is the
+// --config value ("" for $MAILOUT_CONFIG and the default paths).
+func (r *runner) loadConfig(explicit string) (*profiles.Config, error) {
 	if !r.cfgDone {
 		r.cfgDone = true
-		path, err := profiles.Locate(globalString(c, "config"), r.env.Getenv)
+		path, err := profiles.Locate(explicit, r.env.Getenv)
 		if err == nil {
 			r.cfg, err = profiles.Load(path)
 		}

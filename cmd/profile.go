@@ -210,41 +210,83 @@ func (r *runner) settings(p *profiles.Profile) []setting {
 			out = append(out, setting{Key: key, Value: value, Origin: "profile"})
 		}
 	}
-	mx := p.Transport == "mx"
+	mx, relay := p.Transport == "mx", p.Transport == "smtp"
+	api := !mx && !relay
 	add("transport", p.Transport, "smtp")
-	if mx {
+	switch {
+	case mx:
 		add("resolver", p.Resolver, nil)
 		add("mx_port", p.Port, profiles.DefaultMXPort)
 		add("tls", p.TLS, "opportunistic")
-	} else {
+	case relay:
 		add("host", p.Host, nil)
 		add("port", p.Port, defaultPort(delivery.TLSMode(p.TLS)))
 		add("tls", p.TLS, "starttls")
 	}
-	add("tls_ca_file", p.TLSCAFile, nil)
-	add("tls_fingerprint", p.TLSFingerprint, nil)
-	add("tls_cert_file", p.TLSCertFile, nil)
-	add("tls_key_file", p.TLSKeyFile, nil)
-	add("tls_skip_verify", p.TLSSkipVerify, nil)
-	if !mx {
+	if !api {
+		add("tls_ca_file", p.TLSCAFile, nil)
+		add("tls_fingerprint", p.TLSFingerprint, nil)
+		add("tls_cert_file", p.TLSCertFile, nil)
+		add("tls_key_file", p.TLSKeyFile, nil)
+		add("tls_skip_verify", p.TLSSkipVerify, nil)
+	}
+	if relay {
 		add("auth", p.Auth, "auto")
 		add("username", p.Username, nil)
-		add("password_command", p.PasswordCommand, nil)
-		add("password_env", p.PasswordEnv, nil)
+	}
+	add("password_command", p.PasswordCommand, nil)
+	add("password_env", p.PasswordEnv, nil)
+	if relay {
 		add("allow_plaintext_auth", p.AllowPlaintextAuth, nil)
 	}
 	add("from", p.From, nil)
 	add("from_rewrite", p.FromRewrite, "local")
-	if p.Helo == "" {
-		out = append(out, setting{Key: "helo", Value: r.env.Hostname(), Origin: "default", Note: "this host's name"})
-	} else {
-		add("helo", p.Helo, nil)
+	if !api {
+		if p.Helo == "" {
+			out = append(out, setting{Key: "helo", Value: r.env.Hostname(), Origin: "default", Note: "this host's name"})
+		} else {
+			add("helo", p.Helo, nil)
+		}
 	}
 	add("timeout", p.Timeout.String(), profiles.DefaultTimeout.String())
+	if relay { // the mx keys, for --mx
+		add("resolver", p.Resolver, nil)
+		add("mx_port", p.MXPort, nil)
+	}
 	add("dkim_domain", p.DKIMDomain, nil)
 	add("dkim_selector", p.DKIMSelector, nil)
 	add("dkim_key_file", p.DKIMKeyFile, nil)
+	if p.IsSet("mta_sts") {
+		add("mta_sts", p.MTASTS, nil)
+	}
+	if p.IsSet("dane") {
+		out = append(out, setting{Key: "dane", Value: p.DANE, Origin: origin(p, "dane")})
+	}
+	add("api_url", p.APIURL, nil)
+	add("aws_region", p.AWSRegion, nil)
+	add("mailgun_domain", p.MailgunDomain, nil)
+	add("oauth", p.OAuth, nil)
+	add("oauth_client_id", p.OAuthClientID, nil)
+	add("oauth_tenant", p.OAuthTenant, profiles.DefaultOAuthTenant)
+	add("oauth_flow", p.OAuthFlow, nil)
+	add("oauth_client_secret_command", p.OAuthClientSecretCommand, nil)
+	add("oauth_client_secret_env", p.OAuthClientSecretEnv, nil)
+	add("oauth_token_file", p.OAuthTokenFile, nil)
+	add("oauth_device_url", p.OAuthDeviceURL, nil)
+	add("oauth_auth_url", p.OAuthAuthURL, nil)
+	add("oauth_token_url", p.OAuthTokenURL, nil)
+	if len(p.OAuthScopes) > 0 {
+		out = append(out, setting{Key: "oauth_scopes", Value: p.OAuthScopes, Origin: origin(p, "oauth_scopes")})
+	}
 	return out
+}
+
+// origin is where a set key of p came from, for `profile show`.
+func origin(p *profiles.Profile, key string) string {
+	if p.Inherited[key] {
+		return "defaults"
+	}
+	return "profile"
 }
 
 // secretSource says where p's password would come from, or why none is
@@ -398,34 +440,29 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 			rep.Profile = p.Name
 		}
 	}
+	o, err := r.deliveryOptions(p, del)
+	if err != nil {
+		return err
+	}
 	to := c.String("to")
-	if del.mx || p != nil && p.Transport == "mx" {
-		return r.testMX(c.Context, p, to, del.verbose, rep)
+	if o.Transport == delivery.TransportMX {
+		return r.testMX(c.Context, p, o, to, rep)
 	}
 	if to != "" {
 		return usageErrorf("profile test: --to goes with an mx profile or --mx")
 	}
-	var o delivery.RelayOptions
-	if del.server != "" {
-		o, err = r.serverOptions(del)
-	} else {
-		o, err = r.profileOptions(p)
+	pr, err := delivery.Probe(c.Context, o, "")
+	if pr != nil {
+		rep.Server = pr.Server
 	}
 	if err != nil {
 		return err
 	}
-	rep.Server = net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
-	o.Verbose = r.verboseWriter(del)
-	s, err := delivery.NewRelay(o).Open(c.Context)
-	if err != nil {
-		return err
+	rep.Extensions = pr.Extensions
+	if pr.TLS != nil {
+		rep.TLS = describeTLS(*pr.TLS)
 	}
-	defer s.Close()
-	rep.Extensions = s.Extensions()
-	if st, ok := s.TLS(); ok {
-		rep.TLS = describeTLS(st)
-	}
-	rep.AuthUser, rep.AuthMechanism = o.Auth.Username, s.AuthMechanism()
+	rep.AuthUser, rep.AuthMechanism = pr.AuthUser, pr.AuthMechanism
 	return nil
 }
 
@@ -443,7 +480,7 @@ func describeTLS(st tls.ConnectionState) *tlsReport {
 // testMX resolves the domain of --to and greets each of its mail
 // exchangers, then checks what receivers will check of the sender: SPF
 // for the From domain, and prints the DKIM record to publish.
-func (r *runner) testMX(ctx context.Context, p *profiles.Profile, to string, verbose bool, rep *testReport) error {
+func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Options, to string, rep *testReport) error {
 	if to == "" {
 		return usageErrorf("profile test: an mx profile needs --to DOMAIN, the domain whose mail exchangers to try")
 	}
@@ -452,24 +489,15 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, to string, ver
 		domain = to[i+1:]
 	}
 	rep.Domain = domain
-	o, err := r.mxOptions(p)
-	if err != nil {
-		return err
-	}
-	if o.Resolver == nil {
-		o.Resolver = net.DefaultResolver
-	}
-	txt, ok := o.Resolver.(delivery.TXTResolver)
+	txt, ok := o.MX.Resolver.(delivery.TXTResolver)
 	if !ok {
 		txt = net.DefaultResolver
 	}
-	if verbose {
-		o.Verbose = r.env.Stderr
-	}
-	hosts, err := delivery.NewMX(o).Probe(ctx, domain)
+	pr, err := delivery.Probe(ctx, o, domain)
 	if err != nil {
 		return err
 	}
+	hosts := pr.MX
 	var errs []error
 	for _, h := range hosts {
 		m := mxReport{Host: h.Host, Preference: h.Preference, Implicit: h.Implicit, Addr: h.Addr,
@@ -501,12 +529,8 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, to string, ver
 		fmt.Fprintf(r.env.Stderr, "mailout: warning: %s publishes no SPF record; receivers may refuse or junk mail from this host: publish a TXT record such as \"v=spf1 a mx ~all\"\n", fromDomain)
 	}
 
-	if p != nil && p.DKIMKeyFile != "" {
-		key, err := delivery.LoadDKIMKey(p.DKIMKeyFile)
-		if err != nil {
-			return withCode(exitConfig, fmt.Errorf("profile %q: %w", p.Name, err))
-		}
-		rep.DKIM = &dkimReport{Name: p.DKIMSelector + "._domainkey." + p.DKIMDomain, Record: delivery.DKIMRecord(key)}
+	if d := o.DKIM; d != nil {
+		rep.DKIM = &dkimReport{Name: d.Selector + "._domainkey." + d.Domain, Record: delivery.DKIMRecord(d.Key)}
 	}
 
 	for _, h := range hosts {

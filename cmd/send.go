@@ -89,6 +89,7 @@ type sendOptions struct {
 
 // deliveryOptions are the flags that choose how a message leaves.
 type deliveryOptions struct {
+	config         string // --config, else $MAILOUT_CONFIG and the default paths
 	profile        string
 	server         string
 	tls            string
@@ -101,7 +102,7 @@ type deliveryOptions struct {
 
 func readDeliveryOptions(c *cli.Context) deliveryOptions {
 	return deliveryOptions{
-		profile: globalString(c, "profile"), server: c.String("server"), tls: c.String("tls"), user: c.String("user"),
+		config: globalString(c, "config"), profile: globalString(c, "profile"), server: c.String("server"), tls: c.String("tls"), user: c.String("user"),
 		mx: c.Bool("mx"), queueOnFailure: c.Bool("queue-on-failure"), verbose: globalBool(c, "verbose"), json: globalBool(c, "json"),
 	}
 }
@@ -122,7 +123,7 @@ func readSendOptions(c *cli.Context) sendOptions {
 func (r *runner) sendAction(c *cli.Context) error {
 	o := readSendOptions(c)
 	out := &jsonOutput{enabled: o.del.json, w: r.env.Stdout}
-	err := r.send(c, o, out)
+	err := r.send(c.Context, o, out)
 	out.finish(err)
 	return err
 }
@@ -158,11 +159,11 @@ func (d *deliveryOptions) validate() error {
 	return nil
 }
 
-func (r *runner) send(c *cli.Context, o sendOptions, out *jsonOutput) error {
+func (r *runner) send(ctx context.Context, o sendOptions, out *jsonOutput) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	cfg, err := r.config(c)
+	cfg, err := r.loadConfig(o.del.config)
 	if err != nil {
 		return err
 	}
@@ -175,14 +176,14 @@ func (r *runner) send(c *cli.Context, o sendOptions, out *jsonOutput) error {
 		// Say so before reading a body from stdin that may never end.
 		return usageErrorf("no recipients: name at least one address")
 	}
-	if err := d.fill(c.Context, r, o); err != nil {
+	if err := d.fill(ctx, r, o); err != nil {
 		return err
 	}
 	if d.skip {
 		out.status = "skipped"
 		return nil
 	}
-	return r.dispatch(c.Context, cfg, d, o.del, o.dryRun, out)
+	return r.dispatch(ctx, cfg, d, o.del, o.dryRun, out)
 }
 
 // draft collects a message's pieces from flags, headers and templates
@@ -217,19 +218,19 @@ func (r *runner) newDraft(cfg *profiles.Config, o sendOptions) (*draft, error) {
 		d.from = a
 	}
 	var err error
-	add := func(dst *[]*mail.Address, items []string) {
+	add := func(dst *[]*mail.Address, items []string, src recipientSource) {
 		if err != nil {
 			return
 		}
 		var list []*mail.Address
-		list, err = resolveRecipients(cfg, items, false)
+		list, err = resolveRecipients(cfg, items, src)
 		*dst = append(*dst, list...)
 	}
-	add(&d.to, o.args)
-	add(&d.to, o.to)
-	add(&d.cc, o.cc)
-	add(&d.bcc, o.bcc)
-	add(&d.replyTo, o.replyTo)
+	add(&d.to, o.args, fromArgs)
+	add(&d.to, o.to, fromFlags)
+	add(&d.cc, o.cc, fromFlags)
+	add(&d.bcc, o.bcc, fromFlags)
+	add(&d.replyTo, o.replyTo, fromFlags)
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +276,7 @@ func (d *draft) addHeaderFlag(h string, subjectSet bool) error {
 		d.headers = append(d.headers, message.Field{Name: name, Value: value})
 		return nil
 	}
-	list, err := resolveRecipients(d.cfg, []string{value}, false)
+	list, err := resolveRecipients(d.cfg, []string{value}, fromFlags)
 	if err != nil {
 		return err
 	}
@@ -298,46 +299,72 @@ func (d *draft) addressField(name string) *[]*mail.Address {
 	return nil
 }
 
-// resolveRecipients turns flag or data values into addresses: comma lists
-// split, bare names through aliases or local_domain. A bare word that is
-// neither is a usage error on the command line (so `mailout qeue list`
-// never mails "qeue") and a data error in templates and CSV.
-func resolveRecipients(cfg *profiles.Config, items []string, inData bool) ([]*mail.Address, error) {
+// recipientSource says where recipient values came from, which decides
+// what a bare name that resolves to nothing is.
+type recipientSource int
+
+const (
+	fromArgs  recipientSource = iota // RECIPIENT arguments: maybe a typo'd command (64)
+	fromFlags                        // --to, -c, -b, --reply-to, -H: never a command (65)
+	fromData                         // templates and CSV rows (65)
+)
+
+// resolveRecipients turns argument, flag or data values into addresses:
+// comma lists split, bare names through the aliases or local_domain. A bare
+// word that is neither is a usage error as an argument (so `mailout qeue
+// list` never mails "qeue") and a data error anywhere else.
+func resolveRecipients(cfg *profiles.Config, items []string, src recipientSource) ([]*mail.Address, error) {
 	var out []*mail.Address
 	for _, item := range items {
-		if inData {
+		if src == fromData {
 			if a, ok := singleMailbox(item); ok {
 				out = append(out, a)
 				continue
 			}
 		}
-		for _, piece := range message.SplitList(item) {
-			if !strings.ContainsAny(piece, "@<") {
-				addrs, ok := expand(cfg, piece)
-				if !ok {
-					if inData {
-						return nil, &message.DataError{Msg: fmt.Sprintf("recipient %q has no domain and matches no alias", piece)}
-					}
-					return nil, &codeError{code: exitUsage, err: fmt.Errorf("unknown command or recipient %q", piece),
-						hint: "give a full address, define an alias or local_domain in the config, or see 'mailout --help'"}
+		list, err := message.ParseAddressList(item)
+		if err != nil {
+			if !strings.ContainsAny(item, "@<") {
+				return nil, unresolved(strings.TrimSpace(item), src)
+			}
+			return nil, &message.DataError{Msg: fmt.Sprintf("invalid address %q: %v", item, err)}
+		}
+		for _, m := range list {
+			if strings.Contains(m.Addr, "@") {
+				a, err := message.ParseAddress(m.Raw)
+				if err != nil {
+					return nil, err
 				}
-				for _, a := range addrs {
-					pa, err := message.ParseAddress(a)
-					if err != nil {
-						return nil, err
-					}
-					out = append(out, pa)
-				}
+				out = append(out, a)
 				continue
 			}
-			a, err := message.ParseAddress(piece)
-			if err != nil {
-				return nil, err
+			addrs, ok := cfg.Expand(m.Addr)
+			if !ok {
+				return nil, unresolved(m.Addr, src)
 			}
-			out = append(out, a)
+			for _, x := range addrs {
+				a, err := message.ParseAddress(x)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, a)
+			}
 		}
 	}
 	return out, nil
+}
+
+// unresolved is the error for a bare name no alias or local_domain
+// resolves.
+func unresolved(name string, src recipientSource) error {
+	switch src {
+	case fromArgs:
+		return &codeError{code: exitUsage, err: fmt.Errorf("unknown command or recipient %q", name),
+			hint: "give a full address, define an alias or local_domain in the config, or see 'mailout --help'"}
+	case fromFlags:
+		return &message.DataError{Msg: fmt.Sprintf("invalid address %q (no alias or local_domain for it)", name)}
+	}
+	return &message.DataError{Msg: fmt.Sprintf("recipient %q has no domain and matches no alias", name)}
 }
 
 // singleMailbox reads `Doe, Jane <jane@example.com>`, what a template
@@ -356,13 +383,6 @@ func singleMailbox(s string) (*mail.Address, bool) {
 	}
 	a.Name = strings.TrimSpace(s[:lt])
 	return a, true
-}
-
-func expand(cfg *profiles.Config, name string) ([]string, bool) {
-	if cfg == nil || name == "" || strings.ContainsAny(name, " \t\"") {
-		return nil, false
-	}
-	return cfg.Expand(name)
 }
 
 // fill reads the body and parts named by flags.

@@ -27,6 +27,8 @@ func testEnv(t *testing.T, stdin string) (*Env, *bytes.Buffer, *bytes.Buffer) {
 		UID:        os.Getuid(),
 		OpenTTY:    func() (*os.File, error) { return nil, os.ErrNotExist },
 		Executable: nil,
+		Keyring:    testKeyring(),
+		Syslog:     func(string) error { return nil },
 	}, &out, &errb
 }
 

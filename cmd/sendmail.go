@@ -104,83 +104,33 @@ func (r *runner) localDomains() []string {
 	return []string{fq, short}
 }
 
-// senderAddress turns -f's argument into a bare address ("" for <>).
-func senderAddress(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "<>" {
-		return "", nil
-	}
-	list, err := sendmail.ParseAddressList(s)
-	if err != nil || len(list) != 1 {
-		return "", &message.DataError{Msg: fmt.Sprintf("invalid sender %q", s)}
-	}
-	return list[0].Addr, nil
-}
-
 func (r *runner) newSendmailRun(cfg *profiles.Config, inv sendmail.Invocation) (*sendmailRun, error) {
 	s := &sendmailRun{cfg: cfg, inv: inv}
 	locals := r.localDomains()
 	isLocal := func(a string) bool { return sendmail.IsLocalAddr(a, locals) }
-	sender, nullSender := "", false
-	if inv.Sender != "" {
-		var err error
-		if sender, err = senderAddress(inv.Sender); err != nil {
-			return nil, err
-		}
-		nullSender = sender == ""
-	}
-	if len(cfg.Profiles) > 0 || r.env.Getenv("MAILOUT_PROFILE") != "" {
-		p, err := cfg.Choose(r.env.Getenv("MAILOUT_PROFILE"), sender)
-		if err != nil {
-			return nil, err
-		}
-		s.profile = p
-	} else {
-		return nil, hinted(withCode(exitConfig, errors.New("no profile to send with")),
-			"create /etc/mailout/config.toml with a [profiles.NAME] table (see 'mailout --help')")
-	}
-	p := s.profile
-	profileFrom := p.FromAddress()
-	rewrite := p.FromRewrite
-	// The envelope sender: cronie's "-f root" is local and becomes the
-	// profile's from, which providers accept.
-	switch {
-	case nullSender:
-	case sender == "":
-		sender = profileFrom
-	case profileFrom != "" && (rewrite == "always" || rewrite != "never" && isLocal(sender)):
-		sender = profileFrom
-	case !strings.Contains(sender, "@"):
-		sender += "@" + r.env.Hostname()
-	}
-	if sender == "" && !nullSender {
-		login, err := r.env.LoginName()
-		if err != nil || login == "" {
-			login = "root"
-		}
-		sender = login + "@" + r.env.Hostname()
-	}
-	qualify := func(local string) ([]string, error) {
-		if addrs, ok := expand(cfg, local); ok {
-			return addrs, nil
-		}
-		return nil, &message.DataError{Msg: fmt.Sprintf("local recipient %q matches no alias and no local_domain is set", local)}
-	}
-	domain := message.Domain(sender)
-	if domain == "" {
-		domain = message.Domain(profileFrom)
-	}
-	if domain == "" {
-		domain = r.env.Hostname()
-	}
-	now := r.env.Now()
-	id, err := message.NewMessageID(r.env.Rand, now, domain)
+	sender, null, err := sendmail.ParseSender(inv.Sender)
 	if err != nil {
 		return nil, err
 	}
-	fromHdr := sendmail.FormatFrom(inv.FullName, sender)
-	if sender == "" {
-		fromHdr = sendmail.FormatFrom(inv.FullName, profileFrom)
+	if len(cfg.Profiles) == 0 && r.env.Getenv("MAILOUT_PROFILE") == "" {
+		return nil, hinted(withCode(exitConfig, errors.New("no profile to send with")),
+			"create /etc/mailout/config.toml with a [profiles.NAME] table (see 'mailout --help')")
+	}
+	p, err := cfg.Choose(r.env.Getenv("MAILOUT_PROFILE"), sender)
+	if err != nil {
+		return nil, err
+	}
+	s.profile = p
+	login, _ := r.env.LoginName()
+	snd := sendmail.ResolveSender(sendmail.SenderPolicy{
+		Sender: sender, Null: null, FullName: inv.FullName, ProfileFrom: p.FromAddress(),
+		Rewrite: p.FromRewrite, Hostname: r.env.Hostname(), Login: login, IsLocal: isLocal,
+	})
+	q := sendmail.Qualifier{Expand: cfg.Expand, IsLocal: isLocal}
+	now := r.env.Now()
+	id, err := message.NewMessageID(r.env.Rand, now, snd.Domain)
+	if err != nil {
+		return nil, err
 	}
 	f, err := os.CreateTemp("", "mailout-sendmail-*")
 	if err != nil {
@@ -188,8 +138,8 @@ func (r *runner) newSendmailRun(cfg *profiles.Config, inv sendmail.Invocation) (
 	}
 	s.file = f.Name()
 	res, err := sendmail.Fixup(f, r.env.Stdin, sendmail.FixupOptions{
-		IgnoreDots: inv.IgnoreDots, Now: now, MessageID: id, From: fromHdr,
-		IsLocal: isLocal, Qualify: qualify, RewriteFrom: rewrite, ProfileFrom: p.From,
+		IgnoreDots: inv.IgnoreDots, Now: now, MessageID: id, From: snd.From,
+		IsLocal: isLocal, Qualify: q.Local, RewriteFrom: p.FromRewrite, ProfileFrom: p.From,
 		CollectRecipients: inv.Headers,
 	})
 	if cerr := f.Close(); err == nil && cerr != nil {
@@ -203,68 +153,17 @@ func (r *runner) newSendmailRun(cfg *profiles.Config, inv sendmail.Invocation) (
 		r.logf(cfg, "warning: %s", w)
 	}
 	s.msgID = res.MessageID
-	rcpts, err := r.sendmailRecipients(cfg, inv.Recipients, isLocal)
+	rcpts, err := q.Recipients(inv.Recipients)
 	if err != nil {
 		os.Remove(s.file)
 		return nil, err
 	}
-	rcpts = append(rcpts, res.Recipients...)
-	s.env = message.Envelope{From: sender, To: dedupe(rcpts)}
+	s.env = message.Envelope{From: snd.Envelope, To: message.Dedupe(append(rcpts, res.Recipients...))}
 	if len(s.env.To) == 0 {
 		os.Remove(s.file)
 		return nil, usageErrorf("no recipients: name them as arguments or use -t")
 	}
 	return s, nil
-}
-
-// sendmailRecipients qualifies argument recipients: bare names through
-// the aliases, else local_domain; an alias may expand to several.
-func (r *runner) sendmailRecipients(cfg *profiles.Config, args []string, isLocal func(string) bool) ([]string, error) {
-	var out []string
-	for _, a := range args {
-		list, err := sendmail.ParseAddressList(a)
-		if err != nil {
-			return nil, &message.DataError{Msg: fmt.Sprintf("invalid recipient %q: %v", a, err)}
-		}
-		for _, ad := range list {
-			addr := ad.Addr
-			if !strings.Contains(addr, "@") || isLocal(addr) {
-				local, _, _ := strings.Cut(addr, "@")
-				if exp, ok := expand(cfg, local); ok {
-					for _, e := range exp {
-						pa, err := message.ParseAddress(e)
-						if err != nil {
-							return nil, err
-						}
-						out = append(out, pa.Address)
-					}
-					continue
-				}
-				if !strings.Contains(addr, "@") {
-					return nil, &message.DataError{Msg: fmt.Sprintf("local recipient %q matches no alias and no local_domain is set", addr)}
-				}
-			}
-			pa, err := message.ParseAddress(addr)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, pa.Address)
-		}
-	}
-	return out, nil
-}
-
-func dedupe(list []string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, a := range list {
-		k := strings.ToLower(a)
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // sendmailDeliver relays the fixed-up message. A temporary failure is

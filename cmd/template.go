@@ -99,7 +99,7 @@ func (d *draft) applyRendered(rd *template.Rendered, subjectSet, bodySet bool) e
 		case "to", "cc", "bcc":
 		case "reply-to":
 			if len(d.replyTo) == 0 {
-				list, err := resolveRecipients(d.cfg, []string{h.Value}, true)
+				list, err := resolveRecipients(d.cfg, []string{h.Value}, fromData)
 				if err != nil {
 					return templateErr(err)
 				}
@@ -131,7 +131,7 @@ func (d *draft) applyRendered(rd *template.Rendered, subjectSet, bodySet bool) e
 		if cmdLineRcpts {
 			continue
 		}
-		list, err := resolveRecipients(d.cfg, []string{h.Value}, true)
+		list, err := resolveRecipients(d.cfg, []string{h.Value}, fromData)
 		if err != nil {
 			return templateErr(err)
 		}

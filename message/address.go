@@ -2,6 +2,7 @@ package message
 
 import (
 	"fmt"
+	"mime"
 	"net/mail"
 	"strings"
 	"unicode/utf8"
@@ -56,19 +57,20 @@ func ValidHeaderName(name string) bool {
 }
 
 // ParseAddress parses one address ("a@b", "Name <a@b>") and returns it with
-// its domain in ASCII (punycode), so Unicode domains work on any server.
+// its display name decoded and its domain in ASCII (punycode), so Unicode
+// domains work on any server.
 func ParseAddress(s string) (*mail.Address, error) {
-	if err := CheckHeaderValue("address", s); err != nil {
-		return nil, dataErrorf("invalid address %q: contains a %s", s, ctlName(s[strings.IndexAny(s, "\r\n\x00")]))
+	if i := strings.IndexAny(s, "\r\n\x00"); i >= 0 {
+		return nil, dataErrorf("invalid address %q: contains a %s", s, ctlName(s[i]))
 	}
-	a, err := mail.ParseAddress(strings.TrimSpace(s))
+	items, err := ParseAddressItems(s)
 	if err != nil {
-		return nil, dataErrorf("invalid address %q: %v", s, trimMailErr(err))
-	}
-	if err := normalize(a); err != nil {
 		return nil, dataErrorf("invalid address %q: %v", s, err)
 	}
-	return a, nil
+	if len(items) != 1 || items[0].Group || len(items[0].Members) != 1 {
+		return nil, dataErrorf("invalid address %q: want one address", s)
+	}
+	return mailAddress(items[0].Members[0])
 }
 
 // ParseList parses a comma-separated address list; commas inside quoted
@@ -80,57 +82,62 @@ func ParseList(s string) ([]*mail.Address, error) {
 	if i := strings.IndexAny(s, "\r\n\x00"); i >= 0 {
 		return nil, dataErrorf("invalid address list %q: contains a %s", s, ctlName(s[i]))
 	}
-	list, err := mail.ParseAddressList(s)
+	list, err := ParseAddressList(s)
 	if err != nil {
-		return nil, dataErrorf("invalid address %q: %v", s, trimMailErr(err))
+		return nil, dataErrorf("invalid address %q: %v", s, err)
 	}
-	for _, a := range list {
-		if err := normalize(a); err != nil {
-			return nil, dataErrorf("invalid address %q: %v", a.Address, err)
+	var out []*mail.Address
+	for _, m := range list {
+		a, err := mailAddress(m)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, a)
 	}
-	return list, nil
+	return out, nil
 }
 
-// SplitList splits a comma-separated list of addresses or bare names,
-// honouring quotes and angle brackets, so `"Doe, J" <j@x>, root` is two items.
-func SplitList(s string) []string {
-	var out []string
-	var cur strings.Builder
-	quoted, angle, escaped := false, 0, false
-	for _, r := range s {
-		switch {
-		case escaped:
-			escaped = false
-		case r == '\\' && quoted:
-			escaped = true
-		case r == '"':
-			quoted = !quoted
-		case r == '<' && !quoted:
-			angle++
-		case r == '>' && !quoted && angle > 0:
-			angle--
-		case r == ',' && !quoted && angle == 0:
-			if t := strings.TrimSpace(cur.String()); t != "" {
-				out = append(out, t)
+// mailAddress turns a parsed mailbox into a composable address: the name
+// unquoted and RFC 2047 decoded, the address normalized.
+func mailAddress(m Mailbox) (*mail.Address, error) {
+	a := &mail.Address{Name: decodeName(m), Address: m.Addr}
+	if err := normalize(a); err != nil {
+		return nil, dataErrorf("invalid address %q: %v", m.Raw, err)
+	}
+	return a, nil
+}
+
+var wordDecoder mime.WordDecoder
+
+// decodeName is the display name a reader sees: quoted strings unquoted,
+// encoded words decoded (left as written when they do not decode).
+func decodeName(m Mailbox) string {
+	name := m.Comment
+	if m.Phrase != "" {
+		var b strings.Builder
+		inQuote := false
+		for i := 0; i < len(m.Phrase); i++ {
+			switch c := m.Phrase[i]; {
+			case c == '"':
+				inQuote = !inQuote
+			case c == '\\' && inQuote && i+1 < len(m.Phrase):
+				i++
+				b.WriteByte(m.Phrase[i])
+			default:
+				b.WriteByte(c)
 			}
-			cur.Reset()
-			continue
 		}
-		cur.WriteRune(r)
+		name = b.String()
 	}
-	if t := strings.TrimSpace(cur.String()); t != "" {
-		out = append(out, t)
+	name = strings.Join(strings.Fields(name), " ")
+	if d, err := wordDecoder.DecodeHeader(name); err == nil {
+		return d
 	}
-	return out
-}
-
-func trimMailErr(err error) string {
-	return strings.TrimPrefix(err.Error(), "mail: ")
+	return name
 }
 
 func normalize(a *mail.Address) error {
-	at := strings.LastIndexByte(a.Address, '@')
+	at := lastAt(a.Address)
 	if at <= 0 || at == len(a.Address)-1 {
 		return fmt.Errorf("want local@domain")
 	}
@@ -163,10 +170,33 @@ func NeedsSMTPUTF8(addr string) bool {
 	return false
 }
 
-// Domain returns the part after the last '@'.
+// Domain returns the part after the last '@' outside a quoted local part.
 func Domain(addr string) string {
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+	if i := lastAt(addr); i >= 0 {
 		return addr[i+1:]
 	}
 	return ""
+}
+
+// LoginAddress is LOGIN@HOST, the sender of last resort; an unknown login
+// is root, as cron's mail is.
+func LoginAddress(login, host string) string {
+	if login == "" {
+		login = "root"
+	}
+	return login + "@" + host
+}
+
+// Dedupe drops repeated addresses, compared without case, keeping the
+// first spelling and the order.
+func Dedupe(addrs []string) []string {
+	seen := make(map[string]bool, len(addrs))
+	out := addrs[:0:0]
+	for _, a := range addrs {
+		if k := strings.ToLower(a); !seen[k] {
+			seen[k] = true
+			out = append(out, a)
+		}
+	}
+	return out
 }

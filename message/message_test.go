@@ -147,14 +147,6 @@ func TestMissingAttachmentIsInputError(t *testing.T) {
 	}
 }
 
-func TestSplitList(t *testing.T) {
-	got := SplitList(`"Doe, J" <j@x>, root ,, b@y`)
-	want := []string{`"Doe, J" <j@x>`, "root", "b@y"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("SplitList = %q, want %q", got, want)
-	}
-}
-
 func TestSpoolSpillsToDisk(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789"), 100)
 	s, err := Spool(bytes.NewReader(data), t.TempDir(), 64)

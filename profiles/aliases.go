@@ -137,9 +137,14 @@ func unsupportedTarget(t string) string {
 //
 // Targets without '@' inside an expansion follow the same rules. The result
 // has no duplicates (compared case-insensitively). A recipient with '@' is
-// returned as it is. ok is false when no rule applies.
+// returned as it is. ok is false when no rule applies, and for a name
+// holding blanks or quotes, which is neither an alias nor a local part to
+// qualify. A nil Config expands nothing.
 func (c *Config) Expand(name string) (addrs []string, ok bool) {
 	name = strings.TrimSpace(name)
+	if c == nil || name == "" || strings.ContainsAny(name, " \t\"") {
+		return nil, false
+	}
 	if strings.Contains(name, "@") {
 		return []string{name}, true
 	}

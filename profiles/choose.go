@@ -2,8 +2,9 @@ package profiles
 
 import (
 	"fmt"
-	"net/mail"
 	"strings"
+
+	"mailout/message"
 )
 
 // Choose picks the profile for a message. The first rule that applies wins:
@@ -72,7 +73,7 @@ func bareAddress(s string) string {
 	if s == "" {
 		return ""
 	}
-	if a, err := mail.ParseAddress(s); err == nil {
+	if a, err := message.ParseAddress(s); err == nil {
 		return a.Address
 	}
 	return strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
+
+	"mailout/message"
 )
 
 // Defaults for keys that are not set.
@@ -16,6 +17,8 @@ const (
 	DefaultMaxQueueAge = 120 * time.Hour  // max_queue_age
 	DefaultTimeout     = 30 * time.Second // timeout
 	DefaultMXPort      = 25               // port of a transport = "mx" profile without mx_port
+	DefaultMTASTS      = "enforce"        // mta_sts
+	DefaultOAuthTenant = "organizations"  // oauth_tenant of an oauth = "microsoft" profile
 )
 
 // SystemConfigPath is the last place [Locate] looks.
@@ -49,7 +52,7 @@ type Config struct {
 type Profile struct {
 	Name string
 
-	Transport string // "smtp" or "mx"
+	Transport string // smtp (default), mx, graph, gmail, ses, mailgun or sparkpost
 	Host      string // relay host (smtp)
 	Port      int    // smtp: port, else 465 for tls, 25 for none, 587 otherwise; mx: mx_port, else 25
 	TLS       string // starttls, tls, opportunistic or none; default starttls (smtp), opportunistic (mx)
@@ -60,7 +63,7 @@ type Profile struct {
 	TLSKeyFile     string // absolute path or ""
 	TLSSkipVerify  bool
 
-	Auth               string // auto (default), plain, login, cram-md5, xoauth2, scram-sha-256 or none
+	Auth               string // auto (default), plain, login, cram-md5, xoauth2, oauthbearer, scram-sha-256 or none
 	Username           string
 	PasswordCommand    string
 	PasswordEnv        string
@@ -72,10 +75,35 @@ type Profile struct {
 	Helo    string
 	Timeout time.Duration // default 30s
 
+	// The mx keys: an mx profile's own, or an smtp profile's when --mx
+	// sends through it.
 	Resolver string // "IP:PORT" or ""
 	MXPort   int    // 0 when not set
 
 	DKIMDomain, DKIMSelector, DKIMKeyFile string
+
+	MTASTS string // off, testing or enforce (default)
+	DANE   bool   // default true
+
+	// The HTTP API transports (graph, gmail, ses, mailgun, sparkpost).
+	APIURL        string // http(s) base URL overriding the provider's, or ""
+	AWSRegion     string // ses
+	MailgunDomain string // mailgun, where it is required
+
+	// OAuth 2.0: OAuth is "" (none), microsoft, google or custom. The other
+	// fields are set only with it; OAuthFlow and OAuthTenant then hold their
+	// defaults when not written.
+	OAuth                    string
+	OAuthClientID            string
+	OAuthTenant              string // microsoft only; default "organizations"
+	OAuthFlow                string // device, browser or client_credentials; default device (microsoft, custom), browser (google)
+	OAuthClientSecretCommand string // at most one of the two secret keys
+	OAuthClientSecretEnv     string
+	OAuthTokenFile           string   // absolute path, or "" for the keyring
+	OAuthDeviceURL           string   // custom only
+	OAuthAuthURL             string   // custom only
+	OAuthTokenURL            string   // custom only, where it is required
+	OAuthScopes              []string // custom, or an override of the provider's
 
 	// Inherited holds the TOML keys (such as "helo") whose value came from
 	// [defaults] rather than from the profile's own table.
@@ -94,7 +122,7 @@ type origin struct {
 // FromAddress returns the bare address of From ("me@example.com"), or "" when
 // From is not set.
 func (p *Profile) FromAddress() string {
-	if a, err := mail.ParseAddress(p.From); err == nil {
+	if a, err := message.ParseAddress(p.From); err == nil {
 		return a.Address
 	}
 	return ""

@@ -3,7 +3,8 @@ package profiles
 import (
 	"errors"
 	"fmt"
-	"net/mail"
+	"net/url"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
+
+	"mailout/message"
 )
 
 // loader decodes one config file. Checks run in three stages (single values,
@@ -27,7 +30,7 @@ type loader struct {
 
 // setting is one validated value and where it was written.
 type setting struct {
-	val any // string, int, bool or time.Duration
+	val any // string, []string, int, bool or time.Duration
 	at  origin
 }
 
@@ -50,11 +53,18 @@ func (s settings) int(k string, def int) int {
 	return def
 }
 
-func (s settings) bool(k string) bool {
+func (s settings) bool(k string, def bool) bool {
 	if v, ok := s[k]; ok {
 		return v.val.(bool)
 	}
-	return false
+	return def
+}
+
+func (s settings) strs(k string) []string {
+	if v, ok := s[k]; ok {
+		return v.val.([]string)
+	}
+	return nil
 }
 
 func (s settings) dur(k string, def time.Duration) time.Duration {
@@ -73,7 +83,11 @@ func profileKeyNames() []string {
 	return []string{"transport", "host", "port", "tls", "tls_ca_file", "tls_fingerprint", "tls_cert_file",
 		"tls_key_file", "tls_skip_verify", "auth", "username", "password_command", "password_env",
 		"allow_plaintext_auth", "from", "from_rewrite", "helo", "timeout", "resolver", "mx_port",
-		"dkim_domain", "dkim_selector", "dkim_key_file"}
+		"dkim_domain", "dkim_selector", "dkim_key_file", "mta_sts", "dane",
+		"api_url", "aws_region", "mailgun_domain",
+		"oauth", "oauth_client_id", "oauth_tenant", "oauth_flow", "oauth_client_secret_command",
+		"oauth_client_secret_env", "oauth_token_file", "oauth_device_url", "oauth_auth_url",
+		"oauth_token_url", "oauth_scopes"}
 }
 
 // keyString is the dotted form of path, quoting pieces that need it.
@@ -474,15 +488,23 @@ func (l *loader) profileTable(path []string, m map[string]any) settings {
 			out[k] = setting{val: val, at: l.at(kpath)}
 		}
 	}
-	if out.has("password_command") && out.has("password_env") {
-		later := "password_env"
-		if out["password_command"].at.line > out["password_env"].at.line {
-			later = "password_command"
-		}
-		l.fail(append(path[:len(path):len(path)], later),
-			"password_command and password_env are both set; a profile has exactly one secret source")
-	}
+	l.oneOf(path, out, "password_command", "password_env")
+	l.oneOf(path, out, "oauth_client_secret_command", "oauth_client_secret_env")
 	return out
+}
+
+// oneOf refuses a table that sets both keys of one secret source, at the
+// later of the two.
+func (l *loader) oneOf(path []string, out settings, a, b string) {
+	if !out.has(a) || !out.has(b) {
+		return
+	}
+	later := b
+	if out[a].at.line > out[b].at.line {
+		later = a
+	}
+	l.fail(append(path[:len(path):len(path)], later),
+		"%s and %s are both set; a profile has exactly one secret source", a, b)
 }
 
 // profileValue validates one profile key. ok is false when it recorded an
@@ -490,11 +512,11 @@ func (l *loader) profileTable(path []string, m map[string]any) settings {
 func (l *loader) profileValue(path []string, name string, v any) (any, bool) {
 	switch name {
 	case "transport":
-		return l.enum(path, v, "smtp", "mx")
+		return l.enum(path, v, "smtp", "mx", "graph", "gmail", "ses", "mailgun", "sparkpost")
 	case "tls":
 		return l.enum(path, v, "starttls", "tls", "opportunistic", "none")
 	case "auth":
-		return l.enum(path, v, "auto", "plain", "login", "cram-md5", "xoauth2", "scram-sha-256", "none")
+		return l.enum(path, v, "auto", "plain", "login", "cram-md5", "xoauth2", "oauthbearer", "scram-sha-256", "none")
 	case "from_rewrite":
 		return l.enum(path, v, "local", "always", "never")
 	case "host":
@@ -509,15 +531,27 @@ func (l *loader) profileValue(path []string, name string, v any) (any, bool) {
 		return l.dkimKeyFile(path, v)
 	case "tls_fingerprint":
 		return l.fingerprint(path, v)
-	case "tls_skip_verify", "allow_plaintext_auth":
+	case "tls_skip_verify", "allow_plaintext_auth", "dane":
 		return l.boolean(path, v)
-	case "username", "password_command":
+	case "username", "password_command", "oauth_client_secret_command":
 		return l.str(path, v)
-	case "password_env":
+	case "password_env", "oauth_client_secret_env":
 		return l.envName(path, v)
+	case "mta_sts":
+		return l.enum(path, v, "off", "testing", "enforce")
+	case "oauth":
+		return l.enum(path, v, "", "microsoft", "google", "custom")
+	case "oauth_flow":
+		return l.enum(path, v, "device", "browser", "client_credentials")
+	case "api_url", "oauth_device_url", "oauth_auth_url", "oauth_token_url":
+		return l.httpURL(path, v)
+	case "oauth_token_file":
+		return l.absPath(path, v)
+	case "oauth_scopes":
+		return l.words(path, v)
 	case "from":
 		return l.from(path, v)
-	case "helo", "dkim_domain", "dkim_selector":
+	case "helo", "dkim_domain", "dkim_selector", "aws_region", "mailgun_domain", "oauth_client_id", "oauth_tenant":
 		s, ok := l.str(path, v)
 		if ok && s != "" {
 			return l.word(path, v)
@@ -542,9 +576,62 @@ func (l *loader) enum(path []string, v any, allowed ...string) (any, bool) {
 			return s, true
 		}
 	}
+	var shown []string
+	for _, a := range allowed {
+		if a == "" {
+			a = `""`
+		}
+		shown = append(shown, a)
+	}
 	name := path[len(path)-1]
-	l.fail(path, "unknown %s %q (use %s)", name, s, strings.Join(allowed, ", "))
+	l.fail(path, "unknown %s %q (use %s)", name, s, strings.Join(shown, ", "))
 	return nil, false
+}
+
+// httpURL is "" or an absolute http or https URL with a host.
+func (l *loader) httpURL(path []string, v any) (any, bool) {
+	s, ok := l.str(path, v)
+	if !ok || s == "" {
+		return s, ok
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		l.fail(path, "%q is not an http or https URL (such as \"https://api.example.com\")", s)
+		return nil, false
+	}
+	return s, true
+}
+
+// absPath is "" or a file name that is absolute or starts with "~/": it
+// names a file mailout writes, which must not move with the config file.
+func (l *loader) absPath(path []string, v any) (any, bool) {
+	s, ok := l.str(path, v)
+	if !ok || s == "" {
+		return s, ok
+	}
+	if !filepath.IsAbs(s) && !strings.HasPrefix(s, "~/") {
+		l.fail(path, "%q must be an absolute path or start with ~/", s)
+		return nil, false
+	}
+	return l.resolve(s), true
+}
+
+// words is a list of strings without blanks, such as OAuth scopes.
+func (l *loader) words(path []string, v any) (any, bool) {
+	list, ok := v.([]any)
+	if !ok {
+		l.wrongType(path, "a list of strings", v)
+		return nil, false
+	}
+	out := make([]string, 0, len(list))
+	for _, e := range list {
+		s, ok := l.word(path, e)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
 }
 
 func (l *loader) port(path []string, v any) (any, bool) {
@@ -564,7 +651,7 @@ func (l *loader) from(path []string, v any) (any, bool) {
 	if !ok || s == "" {
 		return s, ok
 	}
-	if _, err := mail.ParseAddress(s); err != nil {
+	if _, err := message.ParseAddress(s); err != nil {
 		l.fail(path, "invalid address %q", s)
 		return nil, false
 	}

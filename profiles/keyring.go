@@ -46,6 +46,10 @@ func (e *unreachable) Error() string {
 
 func (e *unreachable) Is(target error) bool { return target == ErrNoKeyring }
 
+// Reason says why no keyring was reachable, without the advice for
+// passwords: callers with other advice (OAuth tokens) give their own.
+func (e *unreachable) Reason() string { return e.reason }
+
 // SystemKeyring returns the operating system's keyring (Secret Service over
 // D-Bus on Linux and the BSDs, Keychain on macOS, Credential Manager on
 // Windows) through go-keyring. Every call gives up after [KeyringTimeout].

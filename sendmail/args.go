@@ -3,6 +3,8 @@ package sendmail
 import (
 	"fmt"
 	"strings"
+
+	"mailout/message"
 )
 
 // Invocation is a parsed sendmail command line.
@@ -32,7 +34,7 @@ type Invocation struct {
 	// a comma-separated list is split (commas inside quotes, comments and
 	// angle brackets do not split), each piece is trimmed and empty pieces
 	// are dropped. A piece may still be in "Name <addr>" form; see
-	// [ParseAddressList].
+	// [message.ParseAddressList].
 	Recipients []string
 	// Warnings name the options that were ignored because mailout does not
 	// know them, e.g. "ignored unknown option -Z"; the caller logs them.
@@ -204,21 +206,21 @@ func (inv *Invocation) warnf(format string, args ...any) {
 	inv.Warnings = append(inv.Warnings, fmt.Sprintf(format, args...))
 }
 
-// splitRecipients splits one argument at top-level commas and trims the
-// pieces, dropping empty ones. Commas inside quoted strings, comments and
-// angle brackets do not split ("Doe, John" <john@example.com> is one piece).
-// Unbalanced quoting is not an error here: the argument is kept whole and
-// the address check downstream rejects it.
+// splitRecipients splits one argument into the members of its address
+// list ("Doe, John" <john@example.com> is one member, a group is one).
+// An argument that does not parse is kept whole: the address check
+// downstream rejects it with a better message.
 func splitRecipients(s string) []string {
-	parts, err := splitTop(s, false)
+	items, err := message.ParseAddressItems(s)
 	if err != nil {
-		parts = []string{s}
+		if s = strings.TrimSpace(s); s == "" {
+			return nil
+		}
+		return []string{s}
 	}
 	var out []string
-	for _, p := range parts {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
+	for _, it := range items {
+		out = append(out, it.Raw)
 	}
 	return out
 }

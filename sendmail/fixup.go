@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"mailout/message"
 )
 
 // DefaultMaxHeaderBytes is the header size limit when
@@ -78,14 +80,10 @@ type FixupResult struct {
 }
 
 // DataError is a message that cannot be sent as it is: a NUL byte or a
-// bare CR in a header line, a
-// header block over the size limit, an invalid address in a header that
-// must be read. Callers exit 65 (EX_DATAERR).
-type DataError struct {
-	Msg string
-}
-
-func (e *DataError) Error() string { return e.Msg }
+// bare CR in a header line, a header block over the size limit, an invalid
+// address in a header that must be read. It is message's DataError, so
+// callers map every such error to exit 65 (EX_DATAERR) in one place.
+type DataError = message.DataError
 
 func dataErrorf(format string, args ...any) *DataError {
 	return &DataError{Msg: fmt.Sprintf(format, args...)}
@@ -117,8 +115,8 @@ type fixer struct {
 	out     folder
 	res     FixupResult
 	isLocal func(string) bool
-	rewrite string   // "local", "always" or "never"
-	profile *mailbox // parsed ProfileFrom, nil if none
+	rewrite string           // "local", "always" or "never"
+	profile *message.Mailbox // parsed ProfileFrom, nil if none
 	nuls    int64
 	mboxes  int // mbox "From " lines removed
 }
@@ -151,11 +149,11 @@ func newFixer(dst io.Writer, src io.Reader, o FixupOptions) (*fixer, error) {
 		return nil, dataErrorf("Message-ID %q contains a line break", o.MessageID)
 	}
 	if o.ProfileFrom != "" {
-		items, err := parseAddrList(o.ProfileFrom)
-		if err != nil || len(items) != 1 || items[0].group || strings.ContainsAny(o.ProfileFrom, "\r\n") {
+		items, err := message.ParseAddressItems(o.ProfileFrom)
+		if err != nil || len(items) != 1 || items[0].Group || strings.ContainsAny(o.ProfileFrom, "\r\n") {
 			return nil, fmt.Errorf("invalid profile from %q", o.ProfileFrom)
 		}
-		f.profile = &items[0].mbox
+		f.profile = &items[0].Members[0]
 	}
 	return f, nil
 }
@@ -382,11 +380,11 @@ func (f *fixer) writeHeader(fields []*field) error {
 		out = append(out, []byte("Message-ID: "+f.o.MessageID))
 	}
 	if !hasFrom && f.o.From != "" {
-		items, err := parseAddrList(f.o.From)
-		if err != nil || len(items) != 1 || items[0].group {
+		items, err := message.ParseAddressItems(f.o.From)
+		if err != nil || len(items) != 1 || items[0].Group {
 			return dataErrorf("invalid From %q", f.o.From)
 		}
-		f.res.HeaderFrom = items[0].mbox.addr
+		f.res.HeaderFrom = items[0].Members[0].Addr
 		out = append(out, []byte("From: "+f.o.From))
 	}
 	for _, l := range out {
@@ -394,7 +392,7 @@ func (f *fixer) writeHeader(fields []*field) error {
 	}
 	f.out.endLine()
 	if f.o.CollectRecipients {
-		f.res.Recipients = dedupe(rcpts)
+		f.res.Recipients = message.Dedupe(rcpts)
 	}
 	return nil
 }
@@ -403,7 +401,7 @@ func (f *fixer) writeHeader(fields []*field) error {
 // returns the new lines, or nil when nothing changed (an empty, non-nil
 // slice when no address is left), and the field's addresses, qualified.
 func (f *fixer) qualifyField(fl *field) ([][]byte, []string, error) {
-	items, err := parseAddrList(fl.value())
+	items, err := message.ParseAddressItems(fl.value())
 	if err != nil {
 		return nil, nil, dataErrorf("header line %d (%s): %v", fl.line, fl.name, err)
 	}
@@ -412,7 +410,7 @@ func (f *fixer) qualifyField(fl *field) ([][]byte, []string, error) {
 	for _, it := range items {
 		var members []string
 		itemChanged := false
-		for _, m := range it.mailboxes() {
+		for _, m := range it.Members {
 			rendered, xs, err := f.qualify(m)
 			if err != nil {
 				return nil, nil, fmt.Errorf("header line %d (%s): %w", fl.line, fl.name, err)
@@ -422,16 +420,16 @@ func (f *fixer) qualifyField(fl *field) ([][]byte, []string, error) {
 				itemChanged = true
 				members = append(members, rendered...)
 			} else {
-				members = append(members, m.raw)
+				members = append(members, m.Raw)
 			}
 		}
 		switch {
 		case !itemChanged:
-			out = append(out, it.raw)
-		case it.group && len(members) == 0:
-			out = append(out, it.groupName+":;")
-		case it.group:
-			out = append(out, it.groupName+": "+strings.Join(members, ", ")+";")
+			out = append(out, it.Raw)
+		case it.Group && len(members) == 0:
+			out = append(out, it.GroupName+":;")
+		case it.Group:
+			out = append(out, it.GroupName+": "+strings.Join(members, ", ")+";")
 		default:
 			out = append(out, members...)
 		}
@@ -448,21 +446,21 @@ func (f *fixer) qualifyField(fl *field) ([][]byte, []string, error) {
 
 // qualify expands a local mailbox through Qualify. It returns the new
 // text for the mailbox (nil when it stays as it is) and its addresses.
-func (f *fixer) qualify(m mailbox) ([]string, []string, error) {
-	if f.o.Qualify == nil || !f.isLocal(m.addr) {
-		return nil, []string{m.addr}, nil
+func (f *fixer) qualify(m message.Mailbox) ([]string, []string, error) {
+	if f.o.Qualify == nil || !f.isLocal(m.Addr) {
+		return nil, []string{m.Addr}, nil
 	}
-	xs, err := f.o.Qualify(localPart(m.addr))
+	xs, err := f.o.Qualify(message.LocalPart(m.Addr))
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, x := range xs {
-		if strings.ContainsAny(x, "\r\n") || checkAddrSpec(x) != nil {
-			return nil, nil, dataErrorf("%q expands to the invalid address %q", localPart(m.addr), x)
+		if strings.ContainsAny(x, "\r\n") || message.CheckAddrSpec(x) != nil {
+			return nil, nil, dataErrorf("%q expands to the invalid address %q", message.LocalPart(m.Addr), x)
 		}
 	}
 	if len(xs) == 1 {
-		return []string{renderMailbox(m.nameForRender(), xs[0])}, xs, nil
+		return []string{renderMailbox(m.RenderName(), xs[0])}, xs, nil
 	}
 	return append([]string{}, xs...), xs, nil
 }
@@ -470,32 +468,32 @@ func (f *fixer) qualify(m mailbox) ([]string, []string, error) {
 // rewriteFrom applies from_rewrite to a From field. It returns the new
 // lines (nil when unchanged) and the first address after the rewrite.
 func (f *fixer) rewriteFrom(fl *field) ([][]byte, string, error) {
-	items, err := parseAddrList(fl.value())
+	items, err := message.ParseAddressItems(fl.value())
 	if err != nil {
 		return nil, "", dataErrorf("header line %d (%s): %v", fl.line, fl.name, err)
 	}
-	var mbs []mailbox
+	var mbs []message.Mailbox
 	for _, it := range items {
-		mbs = append(mbs, it.mailboxes()...)
+		mbs = append(mbs, it.Members...)
 	}
 	if len(mbs) == 0 {
 		return nil, "", dataErrorf("header line %d (%s): no address", fl.line, fl.name)
 	}
 	if f.rewrite == "never" || f.profile == nil {
-		return nil, mbs[0].addr, nil
+		return nil, mbs[0].Addr, nil
 	}
 	var out []string
 	var first string
 	seen := map[string]bool{}
 	changed := false
 	for _, m := range mbs {
-		text, addr := m.raw, m.addr
-		if !strings.EqualFold(m.addr, f.profile.addr) && (f.rewrite == "always" || f.isLocal(m.addr)) {
-			name := m.nameForRender()
+		text, addr := m.Raw, m.Addr
+		if !strings.EqualFold(m.Addr, f.profile.Addr) && (f.rewrite == "always" || f.isLocal(m.Addr)) {
+			name := m.RenderName()
 			if name == "" {
-				name = f.profile.nameForRender()
+				name = f.profile.RenderName()
 			}
-			text, addr = renderMailbox(name, f.profile.addr), f.profile.addr
+			text, addr = renderMailbox(name, f.profile.Addr), f.profile.Addr
 			changed = true
 		}
 		if first == "" {
@@ -613,16 +611,4 @@ func plural(n int64, one, many string) string {
 		return one
 	}
 	return many
-}
-
-func dedupe(xs []string) []string {
-	seen := make(map[string]bool, len(xs))
-	out := xs[:0:0]
-	for _, x := range xs {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
 }
