@@ -137,7 +137,7 @@ func daneVerifier(recs []TLSA, host string) func(tls.ConnectionState) error {
 		certs := cs.PeerCertificates
 		if len(recs) == 0 || len(certs) == 0 {
 			if len(certs) == 0 {
-				return errors.New("DANE: the server sent no certificate")
+				return errors.New("the server sent no certificate")
 			}
 			return nil
 		}
@@ -166,8 +166,8 @@ func daneVerifier(recs []TLSA, host string) func(tls.ConnectionState) error {
 			}
 		}
 		if taErr != nil {
-			return fmt.Errorf("DANE: the certificate of %s chains to its TLSA trust anchor but %w", host, taErr)
+			return fmt.Errorf("the certificate of %s chains to its TLSA trust anchor but %w", host, taErr)
 		}
-		return fmt.Errorf("DANE: the certificate of %s matches none of its %d TLSA records", host, len(recs))
+		return fmt.Errorf("the certificate of %s matches none of its %d TLSA records", host, len(recs))
 	}
 }

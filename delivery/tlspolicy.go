@@ -133,7 +133,7 @@ func policyFailure(e *Error, hp hostPolicy, dp *domainPolicy, host string) *Erro
 	}
 	why := dp.name() + " requires STARTTLS with a certificate valid for the MX host"
 	if hp.by == TLSByDANE {
-		why = "DANE (its TLSA records) requires STARTTLS with a matching certificate"
+		why = "DANE requires STARTTLS with a certificate matching its TLSA records"
 	}
 	err := e.Err
 	if errors.Is(err, errNoSTARTTLS) {
