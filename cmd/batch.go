@@ -32,6 +32,9 @@ const (
 	batchAttempts    = 3
 	batchBackoffBase = time.Second
 	batchBackoffMax  = 30 * time.Second
+	// batchRetryAfterMax caps a server's Retry-After: a row waits at most
+	// this long between tries, whatever the server asks.
+	batchRetryAfterMax = 5 * time.Minute
 )
 
 // newBatchCommand is `mailout batch`.
@@ -419,8 +422,8 @@ func (b *batchRun) compose(row batch.Row) (*outgoing, error) {
 }
 
 // setupTransport prepares delivery: for a relay, one session per worker,
-// opened at its first message and kept across messages; for direct MX, one
-// transport for all.
+// opened at its first message and kept across messages; for direct MX, a
+// connection pool per worker; for an HTTP API, one client for all.
 func (b *batchRun) setupTransport(parallel int) error {
 	o, err := b.r.deliveryOptions(b.profile, b.o.del)
 	if err != nil {
@@ -435,6 +438,18 @@ func (b *batchRun) setupTransport(parallel int) error {
 			pool := mx.Pool()
 			b.pools = append(b.pools, pool)
 			b.workers = append(b.workers, o.Sign(pool))
+		}
+		return nil
+	}
+	if o.Transport.IsAPI() {
+		// One HTTP client for all workers: its keep-alive connections
+		// serve whichever worker sends next.
+		tr, err := delivery.New(o)
+		if err != nil {
+			return withCode(exitConfig, fmt.Errorf("profile %q: %w", b.profile.Name, err))
+		}
+		for range parallel {
+			b.workers = append(b.workers, tr)
 		}
 		return nil
 	}
@@ -613,10 +628,18 @@ func (b *batchRun) deliver(ctx context.Context, w int, og *outgoing) (*delivery.
 	tr := b.transportFor(w)
 	final := map[string]delivery.RecipientResult{}
 	rcpts := og.env.To
-	err := batch.Retry(ctx, batchAttempts, batch.Backoff(batchBackoffBase, batchBackoffMax), nil, func() error {
+	// A server's Retry-After (HTTP 429/503) lengthens the back-off.
+	var asked time.Duration
+	backoff := batch.Backoff(batchBackoffBase, batchBackoffMax)
+	wait := func(i int) time.Duration { return max(backoff(i), min(asked, batchRetryAfterMax)) }
+	err := batch.Retry(ctx, batchAttempts, wait, nil, func() error {
 		env := og.env
 		env.To = rcpts
 		res, err := tr.Deliver(ctx, env, og.msg)
+		var de *delivery.Error
+		if errors.As(err, &de) {
+			asked = de.RetryAfter
+		}
 		if res != nil {
 			for _, rr := range res.Recipients {
 				final[rr.Address] = rr

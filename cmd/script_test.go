@@ -33,6 +33,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"mailout/cmd"
+	"mailout/delivery"
 	"mailout/internal/smtptest"
 )
 
@@ -43,6 +44,11 @@ func TestMain(m *testing.M) {
 		// make spool entries due or expired without waiting.
 		if off, err := time.ParseDuration(strings.TrimPrefix(os.Getenv("MAILOUT_TEST_CLOCK"), "+")); err == nil {
 			env.Now = func() time.Time { return time.Now().Add(off) }
+		}
+		// MAILOUT_TEST_RESOLVER points the SPF lookups of API profiles
+		// at a test DNS server.
+		if addr := os.Getenv("MAILOUT_TEST_RESOLVER"); addr != "" {
+			env.TXT = delivery.ResolverFor(addr)
 		}
 		os.Exit(cmd.Main(os.Args, env))
 	}
@@ -81,6 +87,7 @@ func TestScript(t *testing.T) {
 			st := &scriptState{servers: map[string]*scriptServer{}}
 			e.Values[stateKey{}] = st
 			e.Defer(st.closeAll)
+			newAPIServers(e)
 			return os.MkdirAll(e.WorkDir+"/home", 0o700)
 		},
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
@@ -99,6 +106,11 @@ func TestScript(t *testing.T) {
 			"tlsa":       cmdTLSA,
 			"code":       cmdCode,
 			"missing":    cmdMissing,
+			"apid":       cmdAPID,
+			"apibox":     cmdAPIBox,
+			"apifetch":   cmdAPIFetch,
+			"cmpmime":    cmdCmpMIME,
+			"apistop":    cmdAPIStop,
 		},
 	})
 }
