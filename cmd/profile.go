@@ -272,6 +272,7 @@ type testReport struct {
 	AuthMechanism string      `json:"auth_mechanism,omitempty"` // set only when AUTH succeeded
 	Domain        string      `json:"domain,omitempty"`
 	MX            []mxReport  `json:"mx,omitempty"`
+	MTASTS        *stsReport  `json:"mta_sts,omitempty"`
 	SPF           *spfReport  `json:"spf,omitempty"`
 	DKIM          *dkimReport `json:"dkim,omitempty"`
 	API           *apiReport  `json:"api,omitempty"`
@@ -303,6 +304,18 @@ type mxReport struct {
 	STARTTLS   bool     `json:"starttls"`
 	Extensions []string `json:"extensions,omitempty"`
 	Error      string   `json:"error,omitempty"`
+	// TLSPolicy is how delivery would protect the host (dane, mta-sts; ""
+	// for the profile's tls mode); PolicyError why it would skip it.
+	TLSPolicy   string `json:"tls_policy,omitempty"`
+	PolicyError string `json:"policy_error,omitempty"`
+}
+
+// stsReport is the MTA-STS policy delivery would apply to the domain.
+type stsReport struct {
+	Mode  string   `json:"mode,omitempty"` // as applied: enforce or testing; "" for none
+	ID    string   `json:"id,omitempty"`
+	MX    []string `json:"mx,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 type spfReport struct {
@@ -425,12 +438,22 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Opt
 	var errs []error
 	for _, h := range hosts {
 		m := mxReport{Host: h.Host, Preference: h.Preference, Implicit: h.Implicit, Addr: h.Addr,
-			Answered: h.Answered, STARTTLS: h.STARTTLS, Extensions: h.Extensions}
+			Answered: h.Answered, STARTTLS: h.STARTTLS, Extensions: h.Extensions, TLSPolicy: h.TLSPolicy}
 		if h.Err != nil {
 			m.Error = oneLine(h.Err.Error())
 			errs = append(errs, h.Err)
 		}
+		if h.PolicyErr != nil {
+			m.PolicyError = oneLine(h.PolicyErr.Error())
+		}
 		rep.MX = append(rep.MX, m)
+	}
+	if o.MX.MTASTS != "" && o.MX.MTASTS != delivery.MTASTSOff {
+		pol := delivery.NewMX(o.MXConfig()).Policy(ctx, domain)
+		rep.MTASTS = &stsReport{Mode: pol.MTASTS, ID: pol.PolicyID, MX: pol.MX}
+		if pol.Err != nil {
+			rep.MTASTS.Error = oneLine(pol.Err.Error())
+		}
 	}
 
 	if err := r.checkSPF(ctx, txt, p, rep, "a mx"); err != nil {
@@ -568,6 +591,16 @@ func (r *runner) expiryNote(t time.Time) string {
 
 func (r *runner) printMXReport(tw *columns, rep *testReport) error {
 	fmt.Fprintf(tw, "domain\t%s\n", rep.Domain)
+	if s := rep.MTASTS; s != nil {
+		switch {
+		case s.Mode != "":
+			fmt.Fprintf(tw, "mta-sts\t%s (policy id %s), mx %s\n", s.Mode, s.ID, strings.Join(s.MX, " "))
+		case s.Error != "":
+			fmt.Fprintf(tw, "mta-sts\tnone usable (%s): opportunistic TLS\n", s.Error)
+		default:
+			fmt.Fprintf(tw, "mta-sts\tnone\n")
+		}
+	}
 	for _, m := range rep.MX {
 		host := fmt.Sprintf("%d %s", m.Preference, m.Host)
 		if m.Implicit {
@@ -579,6 +612,14 @@ func (r *runner) printMXReport(tw *columns, rep *testReport) error {
 			if m.STARTTLS {
 				state = "answers at " + m.Addr + ", offers STARTTLS"
 			}
+		}
+		switch {
+		case m.PolicyError != "":
+			state += "; delivery would skip it: " + m.PolicyError
+		case m.TLSPolicy == delivery.TLSByDANE:
+			state += "; TLS required, verified by DANE"
+		case m.TLSPolicy == delivery.TLSByMTASTS:
+			state += "; TLS required, verified for MTA-STS"
 		}
 		fmt.Fprintf(tw, "mx\t%s: %s\n", host, state)
 	}

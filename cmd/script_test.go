@@ -102,6 +102,8 @@ func TestScript(t *testing.T) {
 			"gencert":    cmdGencert,
 			"dnsd":       cmdDNSD,
 			"dkimverify": cmdDKIMVerify,
+			"stsd":       cmdSTSD,
+			"tlsa":       cmdTLSA,
 			"code":       cmdCode,
 			"missing":    cmdMissing,
 			"apid":       cmdAPID,
@@ -140,6 +142,7 @@ func state(ts *testscript.TestScript) *scriptState { return ts.Value(stateKey{})
 // smtpd NAME [starttls] [tls] [auth=USER:PASS] [mechs=A,B] [insecureauth]
 // [noauth] [reject=ADDR:CODE] [greeting=CODE] [mail=CODE] [data=CODE]
 // [drop] [utf8] [brokentls] [hang] [discard] [down] [addr=IP:PORT]
+// [certhost=NAME]
 // starts a test SMTP server and sets NAME_HOST, NAME_PORT, NAME_ADDR and
 // NAME_CA. With "down" it only reserves the address (see smtpd-up).
 func cmdSMTPD(ts *testscript.TestScript, neg bool, args []string) {
@@ -196,6 +199,8 @@ func cmdSMTPD(ts *testscript.TestScript, neg bool, args []string) {
 			down = true
 		case "addr":
 			o.Addr = v
+		case "certhost":
+			o.CertHosts = append(o.CertHosts, v)
 		default:
 			ts.Fatalf("smtpd: unknown option %q", a)
 		}
