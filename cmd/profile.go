@@ -130,7 +130,8 @@ type listEntry struct {
 	Default   bool   `json:"default"`
 	Transport string `json:"transport"`
 	Host      string `json:"host,omitempty"`
-	Port      int    `json:"port"`
+	Port      int    `json:"port,omitempty"`
+	APIURL    string `json:"api_url,omitempty"`
 	From      string `json:"from,omitempty"`
 }
 
@@ -153,10 +154,8 @@ func (r *runner) profileList(c *cli.Context) error {
 	entries := []listEntry{}
 	for _, n := range cfg.Names() {
 		p := cfg.Profiles[n]
-		e := listEntry{Name: n, Default: n == def, Transport: p.Transport, Port: p.Port, From: p.From}
-		if p.Transport != "mx" {
-			e.Host = p.Host
-		}
+		e := listEntry{Name: n, Default: n == def, Transport: p.Transport, Host: p.Host, Port: p.Port,
+			APIURL: p.APIURL, From: p.From}
 		entries = append(entries, e)
 	}
 	if globalBool(c, "json") {
@@ -169,8 +168,13 @@ func (r *runner) profileList(c *cli.Context) error {
 		if e.Default {
 			mark = "*"
 		}
-		if e.Transport != "mx" {
+		switch {
+		case e.Transport == "smtp":
 			server = net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
+		case e.APIURL != "":
+			server = e.APIURL
+		case e.Transport != "mx":
+			server = "(" + e.Transport + " API)"
 		}
 		if from == "" {
 			from = "-"
@@ -268,6 +272,7 @@ type testReport struct {
 	AuthMechanism string       `json:"auth_mechanism,omitempty"` // set only when AUTH succeeded
 	Domain        string       `json:"domain,omitempty"`
 	MX            []mxReport   `json:"mx,omitempty"`
+	MTASTS        *stsReport   `json:"mta_sts,omitempty"`
 	SPF           *spfReport   `json:"spf,omitempty"`
 	DKIM          *dkimReport  `json:"dkim,omitempty"`
 	API           *apiReport   `json:"api,omitempty"`
@@ -300,6 +305,18 @@ type mxReport struct {
 	STARTTLS   bool     `json:"starttls"`
 	Extensions []string `json:"extensions,omitempty"`
 	Error      string   `json:"error,omitempty"`
+	// TLSPolicy is how delivery would protect the host (dane, mta-sts; ""
+	// for the profile's tls mode); PolicyError why it would skip it.
+	TLSPolicy   string `json:"tls_policy,omitempty"`
+	PolicyError string `json:"policy_error,omitempty"`
+}
+
+// stsReport is the MTA-STS policy delivery would apply to the domain.
+type stsReport struct {
+	Mode  string   `json:"mode,omitempty"` // as applied: enforce or testing; "" for none
+	ID    string   `json:"id,omitempty"`
+	MX    []string `json:"mx,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 type spfReport struct {
@@ -423,12 +440,22 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Opt
 	var errs []error
 	for _, h := range hosts {
 		m := mxReport{Host: h.Host, Preference: h.Preference, Implicit: h.Implicit, Addr: h.Addr,
-			Answered: h.Answered, STARTTLS: h.STARTTLS, Extensions: h.Extensions}
+			Answered: h.Answered, STARTTLS: h.STARTTLS, Extensions: h.Extensions, TLSPolicy: h.TLSPolicy}
 		if h.Err != nil {
 			m.Error = oneLine(h.Err.Error())
 			errs = append(errs, h.Err)
 		}
+		if h.PolicyErr != nil {
+			m.PolicyError = oneLine(h.PolicyErr.Error())
+		}
 		rep.MX = append(rep.MX, m)
+	}
+	if o.MX.MTASTS != "" && o.MX.MTASTS != delivery.MTASTSOff {
+		pol := delivery.NewMX(o.MXConfig()).Policy(ctx, domain)
+		rep.MTASTS = &stsReport{Mode: pol.MTASTS, ID: pol.PolicyID, MX: pol.MX}
+		if pol.Err != nil {
+			rep.MTASTS.Error = oneLine(pol.Err.Error())
+		}
 	}
 
 	if err := r.checkSPF(ctx, txt, p, rep, "a mx"); err != nil {
@@ -569,6 +596,16 @@ func (r *runner) expiryNote(t time.Time) string {
 
 func (r *runner) printMXReport(tw *columns, rep *testReport) error {
 	fmt.Fprintf(tw, "domain\t%s\n", rep.Domain)
+	if s := rep.MTASTS; s != nil {
+		switch {
+		case s.Mode != "":
+			fmt.Fprintf(tw, "mta-sts\t%s (policy id %s), mx %s\n", s.Mode, s.ID, strings.Join(s.MX, " "))
+		case s.Error != "":
+			fmt.Fprintf(tw, "mta-sts\tnone usable (%s): opportunistic TLS\n", s.Error)
+		default:
+			fmt.Fprintf(tw, "mta-sts\tnone\n")
+		}
+	}
 	for _, m := range rep.MX {
 		host := fmt.Sprintf("%d %s", m.Preference, m.Host)
 		if m.Implicit {
@@ -580,6 +617,14 @@ func (r *runner) printMXReport(tw *columns, rep *testReport) error {
 			if m.STARTTLS {
 				state = "answers at " + m.Addr + ", offers STARTTLS"
 			}
+		}
+		switch {
+		case m.PolicyError != "":
+			state += "; delivery would skip it: " + m.PolicyError
+		case m.TLSPolicy == delivery.TLSByDANE:
+			state += "; TLS required, verified by DANE"
+		case m.TLSPolicy == delivery.TLSByMTASTS:
+			state += "; TLS required, verified for MTA-STS"
 		}
 		fmt.Fprintf(tw, "mx\t%s: %s\n", host, state)
 	}

@@ -103,6 +103,8 @@ func TestScript(t *testing.T) {
 			"gencert":        cmdGencert,
 			"dnsd":           cmdDNSD,
 			"dkimverify":     cmdDKIMVerify,
+			"stsd":           cmdSTSD,
+			"tlsa":           cmdTLSA,
 			"code":           cmdCode,
 			"missing":        cmdMissing,
 			"apid":           cmdAPID,
@@ -147,7 +149,8 @@ func state(ts *testscript.TestScript) *scriptState { return ts.Value(stateKey{})
 // smtpd NAME [starttls] [tls] [auth=USER:PASS] [mechs=A,B] [insecureauth]
 // [noauth] [reject=ADDR:CODE] [greeting=CODE] [mail=CODE] [data=CODE]
 // [drop] [utf8] [brokentls] [hang] [discard] [down] [addr=IP:PORT]
-// [bearer=IDP] (XOAUTH2/OAUTHBEARER tokens checked against oauthd IDP)
+// [certhost=NAME] [bearer=IDP] (XOAUTH2/OAUTHBEARER tokens checked against
+// the oauthd IDP)
 // starts a test SMTP server and sets NAME_HOST, NAME_PORT, NAME_ADDR and
 // NAME_CA. With "down" it only reserves the address (see smtpd-up).
 func cmdSMTPD(ts *testscript.TestScript, neg bool, args []string) {
@@ -207,6 +210,8 @@ func cmdSMTPD(ts *testscript.TestScript, neg bool, args []string) {
 			down = true
 		case "addr":
 			o.Addr = v
+		case "certhost":
+			o.CertHosts = append(o.CertHosts, v)
 		default:
 			ts.Fatalf("smtpd: unknown option %q", a)
 		}
