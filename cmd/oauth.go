@@ -49,6 +49,9 @@ func (r *runner) oauthConfig(p *profiles.Profile) oauth.Config {
 		Profile: p.Name, Provider: p.OAuth, ClientID: p.OAuthClientID, Tenant: p.OAuthTenant, Flow: p.OAuthFlow,
 		DeviceURL: p.OAuthDeviceURL, AuthURL: p.OAuthAuthURL, TokenURL: p.OAuthTokenURL, Scopes: p.OAuthScopes,
 	}
+	if p.Transport == "graph" || p.Transport == "gmail" {
+		cfg.API = p.Transport
+	}
 	if p.OAuthClientSecretCommand != "" || p.OAuthClientSecretEnv != "" {
 		// The client secret is a secret like a password: the same runner,
 		// timeout and refusals, from the profile's client secret keys.
