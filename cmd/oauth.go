@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -88,12 +89,18 @@ func (r *runner) oauthSource(p *profiles.Profile) (*oauth.Source, error) {
 }
 
 // bearerSecret is an OAuth profile's delivery.Auth.Secret: a fresh access
-// token, with failures classified for the exit status.
+// token, with failures classified for the exit status. One Source serves
+// every call, so the sessions of a batch share its cached token.
 func (r *runner) bearerSecret(p *profiles.Profile) func(ctx context.Context) (string, error) {
+	var (
+		once   sync.Once
+		src    *oauth.Source
+		srcErr error
+	)
 	return func(ctx context.Context) (string, error) {
-		src, err := r.oauthSource(p)
-		if err != nil {
-			return "", oauthDeliveryError(err)
+		once.Do(func() { src, srcErr = r.oauthSource(p) })
+		if srcErr != nil {
+			return "", oauthDeliveryError(srcErr)
 		}
 		tok, err := src.Token(ctx)
 		if err != nil {
