@@ -252,7 +252,7 @@ func (c Config) classify(op string, err error) error {
 			what += ": " + d
 		}
 		switch {
-		case re.ErrorCode == "invalid_grant", re.ErrorCode == "expired_token", re.ErrorCode == "access_denied":
+		case loginCodes[re.ErrorCode]:
 			return c.fail(LoginRequired, fmt.Errorf("%s: the grant is no longer valid (%s)", op, what))
 		case status >= 500 || status == 429 || re.ErrorCode == "temporarily_unavailable":
 			return c.fail(Temporary, fmt.Errorf("%s: the identity provider is failing (%s)", op, what))
@@ -263,6 +263,14 @@ func (c Config) classify(op string, err error) error {
 		return c.fail(Temporary, fmt.Errorf("%s: %w", op, err))
 	}
 	return c.fail(Temporary, fmt.Errorf("%s: the identity provider is unreachable: %w", op, err))
+}
+
+// loginCodes are the token endpoint errors that only a new login fixes:
+// RFC 6749's and RFC 8628's, and the OpenID Connect ones Microsoft sends
+// when a policy (MFA, consent) wants the user back.
+var loginCodes = map[string]bool{
+	"invalid_grant": true, "expired_token": true, "access_denied": true,
+	"interaction_required": true, "login_required": true, "consent_required": true,
 }
 
 // firstLine keeps an error description short: Microsoft's carry trace and
