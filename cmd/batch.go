@@ -3,7 +3,6 @@ package cmd
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -859,13 +858,6 @@ func (b *batchRun) emit(row int, rec *rowRecord) {
 			b.outErr = withCode(exitIOErr, fmt.Errorf("report %s: %w", b.o.report, err))
 		}
 	}
-}
-
-// jsonLine writes v as one line of JSON, '<' and '>' left readable.
-func jsonLine(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }
 
 func (b *batchRun) progressText() string {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -717,15 +716,6 @@ func (r *runner) profileDeletePassword(c *cli.Context) error {
 		return nil
 	}
 	return err
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return withCode(exitIOErr, fmt.Errorf("write output: %w", err))
-	}
-	return nil
 }
 
 // columns aligns tab-separated cells like tabwriter and drops the padding

@@ -3,7 +3,6 @@ package cmd
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -279,7 +278,7 @@ func (r *runner) queueList(c *cli.Context) error {
 		for _, e := range entries {
 			list = append(list, jsonEntry{e.ID, e.Sender, e.Recipients, e.Profile, e.Created, e.NextAttempt, e.Attempts, e.LastError, e.Size})
 		}
-		return json.NewEncoder(r.env.Stdout).Encode(list)
+		return writeJSON(r.env.Stdout, list)
 	}
 	if len(entries) == 0 {
 		fmt.Fprintln(r.env.Stdout, "Mail queue is empty")
