@@ -24,7 +24,7 @@ func (r *runner) mxTransport(p *profiles.Profile, verbose io.Writer) (delivery.T
 // mxOptions turns a profile (or nothing, for --mx alone) into MX options.
 func (r *runner) mxOptions(p *profiles.Profile) (delivery.MXOptions, error) {
 	o := delivery.MXOptions{
-		Port: profiles.DefaultMXPort, Helo: r.env.Hostname(), TLS: delivery.TLSOpportunistic,
+		Port: profiles.DefaultMXPort, Helo: r.heloName(""), TLS: delivery.TLSOpportunistic,
 		Timeout: profiles.DefaultTimeout,
 	}
 	if p == nil {

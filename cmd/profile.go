@@ -242,7 +242,11 @@ func (r *runner) settings(p *profiles.Profile) []setting {
 	add("from_rewrite", p.FromRewrite, "local")
 	if !api {
 		if p.Helo == "" {
-			out = append(out, setting{Key: "helo", Value: r.env.Hostname(), Origin: "default", Note: "this host's name"})
+			helo, note := r.heloName(""), "this host's FQDN"
+			if helo == "" {
+				helo, note = "[local address]", "this host has no FQDN: an address literal of the connection's local end"
+			}
+			out = append(out, setting{Key: "helo", Value: helo, Origin: "default", Note: note})
 		} else {
 			add("helo", p.Helo, nil)
 		}
@@ -456,6 +460,7 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 		return err
 	}
 	rep.Server = net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	r.warnHelo(o.Helo)
 	o.Verbose = r.verboseWriter(del)
 	s, err := delivery.NewRelay(o).Open(c.Context)
 	if err != nil {
@@ -468,6 +473,17 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 	}
 	rep.AuthUser, rep.AuthMechanism = o.Auth.Username, s.AuthMechanism()
 	return nil
+}
+
+// warnHelo warns about an EHLO name that is not fully qualified, which
+// relays and MX hosts requiring one (Postfix's
+// reject_non_fqdn_helo_hostname) refuse. An address literal, the default
+// without an FQDN, is fine.
+func (r *runner) warnHelo(helo string) {
+	if helo == "" || strings.HasPrefix(helo, "[") || strings.Contains(strings.Trim(helo, "."), ".") {
+		return
+	}
+	fmt.Fprintf(r.env.Stderr, "mailout: warning: helo name %q is not fully qualified; servers that require an FQDN refuse it: set helo to this host's full name\n", helo)
 }
 
 func describeTLS(st tls.ConnectionState) *tlsReport {
@@ -497,6 +513,7 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, to string, ver
 	if err != nil {
 		return err
 	}
+	r.warnHelo(o.Helo)
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
 	}

@@ -65,7 +65,7 @@ func (r *runner) serverOptions(del deliveryOptions) (delivery.RelayOptions, erro
 		return delivery.RelayOptions{}, err
 	}
 	o := delivery.RelayOptions{
-		Host: host, Port: port, TLS: mode, Helo: r.env.Hostname(), Timeout: 30 * time.Second,
+		Host: host, Port: port, TLS: mode, Helo: r.heloName(""), Timeout: 30 * time.Second,
 		Auth: delivery.Auth{Username: del.user, Mechanism: "auto", Secret: r.promptSecret},
 	}
 	return o, nil
@@ -122,10 +122,7 @@ func (r *runner) profileOptions(p *profiles.Profile) (delivery.RelayOptions, err
 	if err != nil {
 		return delivery.RelayOptions{}, err
 	}
-	helo := p.Helo
-	if helo == "" {
-		helo = r.env.Hostname()
-	}
+	helo := r.heloName(p.Helo)
 	secrets := r.secrets()
 	prof := p
 	return delivery.RelayOptions{

@@ -120,7 +120,7 @@ func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) 
 	}
 	helo := cfg.Helo
 	if helo == "" {
-		helo = "localhost"
+		helo = addressLiteral(raw.LocalAddr())
 	}
 	if err := c.Hello(helo); err != nil {
 		return fail(replyError("ehlo", cfg.Host, "", err))
@@ -151,6 +151,19 @@ func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) 
 		return fail(err)
 	}
 	return cn, nil
+}
+
+// addressLiteral is RFC 5321's name for a client without a domain name:
+// the connection's local address, "[192.0.2.1]" or "[IPv6:2001:db8::1]".
+func addressLiteral(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.IP == nil {
+		return "[127.0.0.1]"
+	}
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		return "[" + ip4.String() + "]"
+	}
+	return "[IPv6:" + ta.IP.String() + "]"
 }
 
 func replyErrorTLS(host string, err error) *Error {
