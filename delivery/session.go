@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -112,7 +113,7 @@ func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) 
 	}
 	c, err := smtp.NewClient(nc, cfg.Host)
 	if err != nil {
-		return fail(replyError("connect", cfg.Host, "", err))
+		return fail(greetingError(cfg, err))
 	}
 	if cfg.Log != nil {
 		c.SetLogger(goMailLogger{cfg.Log})
@@ -151,6 +152,19 @@ func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) 
 		return fail(err)
 	}
 	return cn, nil
+}
+
+// greetingError reports a failure while waiting for the 220 greeting. A
+// timeout there names the address and says the connection itself worked,
+// which points at a server (or a port) that accepts TCP and says nothing.
+func greetingError(cfg dialConfig, err error) *Error {
+	e := replyError("connect", cfg.Host, "", err)
+	// The idle deadline (cfg.Timeout) is what fires while reading it.
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		e.Op, e.Host = "greeting", cfg.Addr
+		e.Err = fmt.Errorf("connected, but no greeting within %s", cfg.Timeout)
+	}
+	return e
 }
 
 // addressLiteral is RFC 5321's name for a client without a domain name:
