@@ -99,7 +99,7 @@ func (r *runner) queueMessage(cfg *profiles.Config, og *outgoing, pending []stri
 	}
 	id, err := sp.Put(e, og.msg)
 	if err != nil {
-		return "", withCode(exitIOErr, fmt.Errorf("queue message: %w", err))
+		return "", withCode(exitIOErr, err)
 	}
 	return id, nil
 }
