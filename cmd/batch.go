@@ -31,6 +31,9 @@ const (
 	batchAttempts    = 3
 	batchBackoffBase = time.Second
 	batchBackoffMax  = 30 * time.Second
+	// batchRetryAfterMax caps a server's Retry-After: a row waits at most
+	// this long between tries, whatever the server asks.
+	batchRetryAfterMax = 5 * time.Minute
 )
 
 // newBatchCommand is `mailout batch`.
@@ -47,9 +50,9 @@ the count and asks; without a terminal it refuses (64). A row that fails is
 reported with its number and the batch goes on, up to --max-errors; an
 authentication or configuration failure stops it at once.
 
-If mailout is killed, the messages in flight at that moment (at most
---parallel) may be sent again by the re-run: the ones a server accepted
-before their journal line was written.
+If mailout is killed, at most 2 × --parallel rows may be sent again by the
+re-run: the messages in flight and the journal lines still waiting for their
+fsync, whose rows a server had accepted.
 
 Examples:
    mailout batch --csv customers.csv -T invoice.tpl --dry-run | less
@@ -318,6 +321,10 @@ func (r *runner) newBatchRun(cfg *profiles.Config, o batchOptions) (*batchRun, e
 		if err != nil {
 			return nil, withCode(exitIOErr, err)
 		}
+		// The journal commits in the background: at most --parallel lines
+		// wait for it, so a crash costs at most 2 × --parallel rows (those
+		// and the messages in flight) sent again by the re-run.
+		j.SetWindow(o.parallel)
 		b.journal = j
 	}
 	return b, nil
@@ -414,59 +421,45 @@ func (b *batchRun) compose(row batch.Row) (*outgoing, error) {
 }
 
 // setupTransport prepares delivery: for a relay, one session per worker,
-// opened at its first message and kept across messages; for direct MX, one
-// transport for all.
+// opened at its first message and kept across messages; for direct MX, a
+// connection pool per worker; for an HTTP API, one client for all.
 func (b *batchRun) setupTransport(parallel int) error {
-	del, p := b.o.del, b.profile
-	verbose := b.r.verboseWriter(del)
-	var (
-		o   delivery.RelayOptions
-		err error
-	)
-	switch {
-	case del.server != "":
-		o, err = b.r.serverOptions(del)
-	case del.mx || (p != nil && p.Transport == "mx"):
+	o, err := b.r.deliveryOptions(b.profile, b.o.del)
+	if err != nil {
+		return err
+	}
+	b.transportName = string(o.Transport)
+	if o.Transport == delivery.TransportMX {
 		// One pool per worker: each keeps a connection per domain open,
 		// so a list with many recipients at one provider reuses it.
-		mo, err := b.r.mxOptions(p)
-		if err != nil {
-			return err
-		}
-		mo.Verbose = verbose
-		sign, err := b.r.signer(p)
-		if err != nil {
-			return err
-		}
-		mx := delivery.NewMX(mo)
-		b.transportName = "mx"
+		mx := delivery.NewMX(o.MXConfig())
 		for range parallel {
 			pool := mx.Pool()
 			b.pools = append(b.pools, pool)
-			b.workers = append(b.workers, sign(pool))
+			b.workers = append(b.workers, o.Sign(pool))
 		}
 		return nil
-	case p == nil:
-		return withCode(exitConfig, errors.New("no profile to send with"))
-	default:
-		o, err = b.r.profileOptions(p)
 	}
-	if err != nil {
-		return err
+	if o.Transport.IsAPI() {
+		// One HTTP client for all workers: its keep-alive connections
+		// serve whichever worker sends next.
+		tr, err := delivery.New(o)
+		if err != nil {
+			return withCode(exitConfig, fmt.Errorf("profile %q: %w", b.profile.Name, err))
+		}
+		for range parallel {
+			b.workers = append(b.workers, tr)
+		}
+		return nil
 	}
-	o.Verbose = verbose
-	o.Auth.Secret = onceSecret(o.Auth.Secret)
-	sign, err := b.r.signer(p)
-	if err != nil {
-		return err
-	}
-	relay := delivery.NewRelay(o)
-	b.transportName = "smtp"
+	ro := o.RelayConfig()
+	ro.Auth.Secret = onceSecret(ro.Auth.Secret)
+	relay := delivery.NewRelay(ro)
 	gate := &openGate{}
 	for range parallel {
 		s := &sessionTransport{relay: relay, gate: gate}
 		b.sessions = append(b.sessions, s)
-		b.workers = append(b.workers, sign(s))
+		b.workers = append(b.workers, o.Sign(s))
 	}
 	return nil
 }
@@ -634,10 +627,18 @@ func (b *batchRun) deliver(ctx context.Context, w int, og *outgoing) (*delivery.
 	tr := b.transportFor(w)
 	final := map[string]delivery.RecipientResult{}
 	rcpts := og.env.To
-	err := batch.Retry(ctx, batchAttempts, batch.Backoff(batchBackoffBase, batchBackoffMax), nil, func() error {
+	// A server's Retry-After (HTTP 429/503) lengthens the back-off.
+	var asked time.Duration
+	backoff := batch.Backoff(batchBackoffBase, batchBackoffMax)
+	wait := func(i int) time.Duration { return max(backoff(i), min(asked, batchRetryAfterMax)) }
+	err := batch.Retry(ctx, batchAttempts, wait, nil, func() error {
 		env := og.env
 		env.To = rcpts
 		res, err := tr.Deliver(ctx, env, og.msg)
+		var de *delivery.Error
+		if errors.As(err, &de) {
+			asked = de.RetryAfter
+		}
 		if res != nil {
 			for _, rr := range res.Recipients {
 				final[rr.Address] = rr
@@ -795,7 +796,7 @@ func (b *batchRun) done(o batch.Outcome) error {
 	}
 	var journalErr error
 	if b.journal != nil && o.Key != "" && o.Status != batch.StatusSkipped {
-		if err := b.journal.Record(o.Key, o.Status, o.Row); err != nil {
+		if err := b.journal.Append(o.Key, o.Status, o.Row); err != nil {
 			journalErr = withCode(exitIOErr, err)
 		}
 	}
@@ -850,11 +851,7 @@ func (b *batchRun) emit(row int, rec *rowRecord) {
 		}
 	}
 	if b.reportW != nil {
-		err := jsonLine(b.reportW, obj)
-		if err == nil {
-			err = b.reportW.Flush()
-		}
-		if err != nil && b.outErr == nil {
+		if err := jsonLine(b.reportW, obj); err != nil && b.outErr == nil {
 			b.outErr = withCode(exitIOErr, fmt.Errorf("report %s: %w", b.o.report, err))
 		}
 	}
@@ -1046,6 +1043,16 @@ func (b *batchRun) run(ctx context.Context) error {
 	}
 	defer closeCSV()
 	runErr := batch.Run(ctx, b.jobs(rows), batch.Options{Parallel: parallel, Limiter: lim, MaxErrors: -1}, b.work, b.done)
+	if b.journal != nil {
+		if err := b.journal.Sync(); err != nil && runErr == nil {
+			runErr = withCode(exitIOErr, err)
+		}
+	}
+	if b.reportW != nil {
+		if err := b.reportW.Flush(); err != nil && b.outErr == nil {
+			b.outErr = withCode(exitIOErr, fmt.Errorf("report %s: %w", b.o.report, err))
+		}
+	}
 	if b.bar != nil {
 		b.bar.Finish()
 	}
@@ -1106,8 +1113,8 @@ func (b *batchRun) closeSessions() {
 	}
 }
 
-// close releases the journal and the report; both are durable already
-// (journal lines are fsynced as they are written).
+// close commits the journal and flushes the report, if run has not, and
+// releases both.
 func (b *batchRun) close() {
 	b.closeSessions()
 	if b.journal != nil {

@@ -142,11 +142,15 @@ func (r *runner) deliverOutgoing(ctx context.Context, cfg *profiles.Config, og *
 		}
 		r.logOutcome(cfg, rec)
 	}()
-	tr, name, err := r.transport(cfg, og.profile, del)
+	o, err := r.deliveryOptions(og.profile, del)
 	if err != nil {
 		return err
 	}
-	out.transport = name
+	tr, err := delivery.New(o)
+	if err != nil {
+		return err
+	}
+	out.transport = string(o.Transport)
 	res, err := tr.Deliver(ctx, og.env, og.msg)
 	out.result = res
 	if err == nil {
@@ -237,5 +241,3 @@ func (r *runner) saveDeadLetter(og *outgoing) (string, error) {
 	}
 	return path, f.Close()
 }
-
-var _ delivery.Transport = (*delivery.Relay)(nil)

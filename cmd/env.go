@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/term"
 
+	"mailout/delivery"
 	"mailout/profiles"
 )
 
@@ -45,6 +46,9 @@ type Env struct {
 	Keyring func() profiles.Keyring
 	// Syslog writes one line to the system log (config log = "syslog").
 	Syslog func(line string) error
+	// TXT answers the SPF lookup of "profile test" for API profiles,
+	// which have no resolver key; nil means the system's resolver.
+	TXT delivery.TXTResolver
 }
 
 // SystemEnv returns the Env of the running process.
@@ -79,6 +83,14 @@ func (r *runner) heloName(configured string) string {
 		return configured
 	}
 	return r.env.FQDN()
+}
+
+// shownHelo is what an unset helo stands for in `profile show`.
+func (r *runner) shownHelo() string {
+	if h := r.heloName(""); h != "" {
+		return h
+	}
+	return "[address of the local end]"
 }
 
 func loginName() (string, error) {

@@ -208,7 +208,7 @@ func (r *runner) execDraft(cfg *profiles.Config, o sendOptions) (*draft, error) 
 		return nil, err
 	}
 	if o.del.server != "" {
-		if _, err := r.serverOptions(o.del); err != nil {
+		if _, err := r.serverOptions(routeFor(nil, o.del)); err != nil {
 			return nil, err
 		}
 	}

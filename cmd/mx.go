@@ -2,26 +2,14 @@ package cmd
 
 import (
 	"fmt"
-	"io"
 
 	"mailout/delivery"
 	"mailout/profiles"
 )
 
-// mxTransport builds direct MX delivery from an mx profile or --mx. A
-// relay profile used with --mx lends only what makes sense without its
-// relay: its mx keys (helo, resolver, mx_port, the DKIM key) and timeout.
-func (r *runner) mxTransport(p *profiles.Profile, verbose io.Writer) (delivery.Transport, string, error) {
-	o, err := r.mxOptions(p)
-	if err != nil {
-		return nil, "", err
-	}
-	o.Verbose = verbose
-	t, err := r.signing(p, delivery.NewMX(o))
-	return t, "mx", err
-}
-
 // mxOptions turns a profile (or nothing, for --mx alone) into MX options.
+// A relay profile used with --mx lends its mx keys (resolver, mx_port,
+// helo) and its timeout, not its relay's TLS settings.
 func (r *runner) mxOptions(p *profiles.Profile) (delivery.MXOptions, error) {
 	o := delivery.MXOptions{
 		Port: profiles.DefaultMXPort, Helo: r.heloName(""), TLS: delivery.TLSOpportunistic,
@@ -42,7 +30,7 @@ func (r *runner) mxOptions(p *profiles.Profile) (delivery.MXOptions, error) {
 	if p.MXPort != 0 {
 		o.Port = p.MXPort
 	}
-	if p.Transport != "mx" {
+	if p.Transport != string(delivery.TransportMX) {
 		return o, nil
 	}
 	if p.TLS != "" {
@@ -59,26 +47,16 @@ func (r *runner) mxOptions(p *profiles.Profile) (delivery.MXOptions, error) {
 	return o, nil
 }
 
-// signer loads the profile's DKIM key once and returns what wraps a
-// transport so it signs; without a key it returns transports unchanged.
-func (r *runner) signer(p *profiles.Profile) (func(delivery.Transport) delivery.Transport, error) {
+// dkimOptions loads the profile's DKIM key, once per run however many
+// workers sign with it; nil when the profile signs nothing. Mx and relay
+// profiles alike sign.
+func (r *runner) dkimOptions(p *profiles.Profile) (*delivery.DKIMOptions, error) {
 	if p == nil || p.DKIMKeyFile == "" {
-		return func(t delivery.Transport) delivery.Transport { return t }, nil
+		return nil, nil
 	}
 	key, err := delivery.LoadDKIMKey(p.DKIMKeyFile)
 	if err != nil {
 		return nil, withCode(exitConfig, fmt.Errorf("profile %q: %w", p.Name, err))
 	}
-	o := delivery.DKIMOptions{Domain: p.DKIMDomain, Selector: p.DKIMSelector, Key: key}
-	return func(t delivery.Transport) delivery.Transport { return delivery.Sign(t, o) }, nil
-}
-
-// signing wraps t with DKIM signing when the profile has a DKIM key, for
-// mx and relay profiles alike.
-func (r *runner) signing(p *profiles.Profile, t delivery.Transport) (delivery.Transport, error) {
-	sign, err := r.signer(p)
-	if err != nil {
-		return nil, err
-	}
-	return sign(t), nil
+	return &delivery.DKIMOptions{Domain: p.DKIMDomain, Selector: p.DKIMSelector, Key: key}, nil
 }

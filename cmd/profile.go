@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -178,118 +179,12 @@ func (r *runner) profileList(c *cli.Context) error {
 	return tw.flush()
 }
 
-// setting is one effective key of a profile in `profile show`.
-type setting struct {
-	Key    string `json:"key"`
-	Value  any    `json:"value"`
-	Origin string `json:"origin"` // "profile", "defaults" or "default"
-	Note   string `json:"note,omitempty"`
-}
-
 // showReport is `profile show --json`.
 type showReport struct {
-	Profile  string    `json:"profile"`
-	Config   string    `json:"config"`
-	Settings []setting `json:"settings"`
-	Secret   string    `json:"secret"` // where the password comes from, never the password
-}
-
-// settings lists p's effective keys in the order of SPEC.md's example:
-// every key the profile or [defaults] set, and every built-in default that
-// applies, marked as such.
-func (r *runner) settings(p *profiles.Profile) []setting {
-	var out []setting
-	add := func(key string, value, def any) {
-		switch {
-		case p.Inherited[key]:
-			out = append(out, setting{Key: key, Value: value, Origin: "defaults"})
-		case def != nil && value == def && !p.IsSet(key):
-			out = append(out, setting{Key: key, Value: value, Origin: "default"})
-		case value != "" && value != false && value != 0:
-			out = append(out, setting{Key: key, Value: value, Origin: "profile"})
-		}
-	}
-	mx, relay := p.Transport == "mx", p.Transport == "smtp"
-	api := !mx && !relay
-	add("transport", p.Transport, "smtp")
-	switch {
-	case mx:
-		add("resolver", p.Resolver, nil)
-		add("mx_port", p.Port, profiles.DefaultMXPort)
-		add("tls", p.TLS, "opportunistic")
-	case relay:
-		add("host", p.Host, nil)
-		add("port", p.Port, defaultPort(delivery.TLSMode(p.TLS)))
-		add("tls", p.TLS, "starttls")
-	}
-	if !api {
-		add("tls_ca_file", p.TLSCAFile, nil)
-		add("tls_fingerprint", p.TLSFingerprint, nil)
-		add("tls_cert_file", p.TLSCertFile, nil)
-		add("tls_key_file", p.TLSKeyFile, nil)
-		add("tls_skip_verify", p.TLSSkipVerify, nil)
-	}
-	if relay {
-		add("auth", p.Auth, "auto")
-		add("username", p.Username, nil)
-	}
-	add("password_command", p.PasswordCommand, nil)
-	add("password_env", p.PasswordEnv, nil)
-	if relay {
-		add("allow_plaintext_auth", p.AllowPlaintextAuth, nil)
-	}
-	add("from", p.From, nil)
-	add("from_rewrite", p.FromRewrite, "local")
-	if !api {
-		if p.Helo == "" {
-			helo, note := r.heloName(""), "this host's FQDN"
-			if helo == "" {
-				helo, note = "[local address]", "this host has no FQDN: an address literal of the connection's local end"
-			}
-			out = append(out, setting{Key: "helo", Value: helo, Origin: "default", Note: note})
-		} else {
-			add("helo", p.Helo, nil)
-		}
-	}
-	add("timeout", p.Timeout.String(), profiles.DefaultTimeout.String())
-	if relay { // the mx keys, for --mx
-		add("resolver", p.Resolver, nil)
-		add("mx_port", p.MXPort, nil)
-	}
-	add("dkim_domain", p.DKIMDomain, nil)
-	add("dkim_selector", p.DKIMSelector, nil)
-	add("dkim_key_file", p.DKIMKeyFile, nil)
-	if p.IsSet("mta_sts") {
-		add("mta_sts", p.MTASTS, nil)
-	}
-	if p.IsSet("dane") {
-		out = append(out, setting{Key: "dane", Value: p.DANE, Origin: origin(p, "dane")})
-	}
-	add("api_url", p.APIURL, nil)
-	add("aws_region", p.AWSRegion, nil)
-	add("mailgun_domain", p.MailgunDomain, nil)
-	add("oauth", p.OAuth, nil)
-	add("oauth_client_id", p.OAuthClientID, nil)
-	add("oauth_tenant", p.OAuthTenant, profiles.DefaultOAuthTenant)
-	add("oauth_flow", p.OAuthFlow, nil)
-	add("oauth_client_secret_command", p.OAuthClientSecretCommand, nil)
-	add("oauth_client_secret_env", p.OAuthClientSecretEnv, nil)
-	add("oauth_token_file", p.OAuthTokenFile, nil)
-	add("oauth_device_url", p.OAuthDeviceURL, nil)
-	add("oauth_auth_url", p.OAuthAuthURL, nil)
-	add("oauth_token_url", p.OAuthTokenURL, nil)
-	if len(p.OAuthScopes) > 0 {
-		out = append(out, setting{Key: "oauth_scopes", Value: p.OAuthScopes, Origin: origin(p, "oauth_scopes")})
-	}
-	return out
-}
-
-// origin is where a set key of p came from, for `profile show`.
-func origin(p *profiles.Profile, key string) string {
-	if p.Inherited[key] {
-		return "defaults"
-	}
-	return "profile"
+	Profile  string             `json:"profile"`
+	Config   string             `json:"config"`
+	Settings []profiles.Setting `json:"settings"`
+	Secret   string             `json:"secret"` // where the password comes from, never the password
 }
 
 // secretSource says where p's password would come from, or why none is
@@ -298,7 +193,11 @@ func (r *runner) secretSource(p *profiles.Profile) string {
 	switch {
 	case p.Transport == "mx":
 		return "none (direct MX delivery does not authenticate)"
-	case p.Username == "" || p.Auth == "none":
+	case p.OAuth != "":
+		return fmt.Sprintf("none (oauth %s, flow %s: OAuth tokens, no password)", p.OAuth, p.OAuthFlow)
+	case p.Transport == "ses":
+		return "none (ses takes AWS credentials from the default chain)"
+	case p.Transport == "smtp" && (p.Username == "" || p.Auth == "none"):
 		return "none (no AUTH: the profile has no username)"
 	}
 	return r.secrets().Source(p)
@@ -310,7 +209,7 @@ func (r *runner) profileShow(c *cli.Context) error {
 		return err
 	}
 	cfg, _ := r.config(c)
-	rep := showReport{Profile: p.Name, Config: cfg.Path, Settings: r.settings(p), Secret: r.secretSource(p)}
+	rep := showReport{Profile: p.Name, Config: cfg.Path, Settings: p.Settings(r.shownHelo()), Secret: r.secretSource(p)}
 	if globalBool(c, "json") {
 		return writeJSON(r.env.Stdout, rep)
 	}
@@ -345,8 +244,15 @@ func tomlKey(s string) string {
 }
 
 func tomlValue(v any) string {
-	if s, ok := v.(string); ok {
-		return strconv.Quote(s)
+	switch x := v.(type) {
+	case string:
+		return strconv.Quote(x)
+	case []string:
+		q := make([]string, len(x))
+		for i, s := range x {
+			q[i] = strconv.Quote(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
 	}
 	return fmt.Sprint(v)
 }
@@ -363,8 +269,15 @@ type testReport struct {
 	MX            []mxReport  `json:"mx,omitempty"`
 	SPF           *spfReport  `json:"spf,omitempty"`
 	DKIM          *dkimReport `json:"dkim,omitempty"`
+	API           *apiReport  `json:"api,omitempty"`
 	ExitCode      int         `json:"exit_code"`
 	Error         string      `json:"error,omitempty"`
+}
+
+type apiReport struct {
+	Transport   string `json:"transport"`
+	URL         string `json:"url"`
+	Credentials string `json:"credentials,omitempty"`
 }
 
 type tlsReport struct {
@@ -443,35 +356,33 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 			rep.Profile = p.Name
 		}
 	}
+	o, err := r.deliveryOptions(p, del)
+	if err != nil {
+		return err
+	}
+	r.warnHelo(o)
 	to := c.String("to")
-	if del.mx || p != nil && p.Transport == "mx" {
-		return r.testMX(c.Context, p, to, del.verbose, rep)
+	if o.Transport == delivery.TransportMX {
+		return r.testMX(c.Context, p, o, to, rep)
 	}
 	if to != "" {
 		return usageErrorf("profile test: --to goes with an mx profile or --mx")
 	}
-	var o delivery.RelayOptions
-	if del.server != "" {
-		o, err = r.serverOptions(del)
-	} else {
-		o, err = r.profileOptions(p)
+	if o.Transport.IsAPI() {
+		return r.testAPI(c.Context, p, o, rep)
+	}
+	pr, err := delivery.Probe(c.Context, o, "")
+	if pr != nil {
+		rep.Server = pr.Server
 	}
 	if err != nil {
 		return err
 	}
-	rep.Server = net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
-	r.warnHelo(o.Helo)
-	o.Verbose = r.verboseWriter(del)
-	s, err := delivery.NewRelay(o).Open(c.Context)
-	if err != nil {
-		return err
+	rep.Extensions = pr.Extensions
+	if pr.TLS != nil {
+		rep.TLS = describeTLS(*pr.TLS)
 	}
-	defer s.Close()
-	rep.Extensions = s.Extensions()
-	if st, ok := s.TLS(); ok {
-		rep.TLS = describeTLS(st)
-	}
-	rep.AuthUser, rep.AuthMechanism = o.Auth.Username, s.AuthMechanism()
+	rep.AuthUser, rep.AuthMechanism = pr.AuthUser, pr.AuthMechanism
 	return nil
 }
 
@@ -479,7 +390,14 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 // relays and MX hosts requiring one (Postfix's
 // reject_non_fqdn_helo_hostname) refuse. An address literal, the default
 // without an FQDN, is fine.
-func (r *runner) warnHelo(helo string) {
+func (r *runner) warnHelo(o delivery.Options) {
+	helo := o.Relay.Helo
+	switch {
+	case o.Transport.IsAPI():
+		return
+	case o.Transport == delivery.TransportMX:
+		helo = o.MX.Helo
+	}
 	if helo == "" || strings.HasPrefix(helo, "[") || strings.Contains(strings.Trim(helo, "."), ".") {
 		return
 	}
@@ -500,7 +418,7 @@ func describeTLS(st tls.ConnectionState) *tlsReport {
 // testMX resolves the domain of --to and greets each of its mail
 // exchangers, then checks what receivers will check of the sender: SPF
 // for the From domain, and prints the DKIM record to publish.
-func (r *runner) testMX(ctx context.Context, p *profiles.Profile, to string, verbose bool, rep *testReport) error {
+func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Options, to string, rep *testReport) error {
 	if to == "" {
 		return usageErrorf("profile test: an mx profile needs --to DOMAIN, the domain whose mail exchangers to try")
 	}
@@ -509,25 +427,15 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, to string, ver
 		domain = to[i+1:]
 	}
 	rep.Domain = domain
-	o, err := r.mxOptions(p)
-	if err != nil {
-		return err
-	}
-	r.warnHelo(o.Helo)
-	if o.Resolver == nil {
-		o.Resolver = net.DefaultResolver
-	}
-	txt, ok := o.Resolver.(delivery.TXTResolver)
+	txt, ok := o.MX.Resolver.(delivery.TXTResolver)
 	if !ok {
 		txt = net.DefaultResolver
 	}
-	if verbose {
-		o.Verbose = r.env.Stderr
-	}
-	hosts, err := delivery.NewMX(o).Probe(ctx, domain)
+	pr, err := delivery.Probe(ctx, o, domain)
 	if err != nil {
 		return err
 	}
+	hosts := pr.MX
 	var errs []error
 	for _, h := range hosts {
 		m := mxReport{Host: h.Host, Preference: h.Preference, Implicit: h.Implicit, Addr: h.Addr,
@@ -539,6 +447,26 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, to string, ver
 		rep.MX = append(rep.MX, m)
 	}
 
+	if err := r.checkSPF(ctx, txt, p, rep, "a mx"); err != nil {
+		return err
+	}
+
+	if d := o.DKIM; d != nil {
+		rep.DKIM = &dkimReport{Name: d.Selector + "._domainkey." + d.Domain, Record: delivery.DKIMRecord(d.Key)}
+	}
+
+	for _, h := range hosts {
+		if h.Answered {
+			return nil
+		}
+	}
+	return delivery.Worst(errs...)
+}
+
+// checkSPF looks up the From domain's SPF record, as receivers will, and
+// warns when there is none, or when it does not name mech, the
+// mechanism that covers the servers sending for this profile.
+func (r *runner) checkSPF(ctx context.Context, txt delivery.TXTResolver, p *profiles.Profile, rep *testReport, mech string) error {
 	from, err := r.defaultFrom(p)
 	if err != nil {
 		return err
@@ -555,24 +483,37 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, to string, ver
 		spf.Record = rec
 	}
 	rep.SPF = spf
-	if spf.Record == "" && spf.Error == "" {
-		fmt.Fprintf(r.env.Stderr, "mailout: warning: %s publishes no SPF record; receivers may refuse or junk mail from this host: publish a TXT record such as \"v=spf1 a mx ~all\"\n", fromDomain)
+	switch {
+	case spf.Record == "" && spf.Error == "":
+		fmt.Fprintf(r.env.Stderr, "mailout: warning: %s publishes no SPF record; receivers may refuse or junk mail from this host: publish a TXT record such as \"v=spf1 %s ~all\"\n", fromDomain, mech)
+	case spf.Record != "" && strings.HasPrefix(mech, "include:") && !slices.Contains(strings.Fields(spf.Record), mech):
+		fmt.Fprintf(r.env.Stderr, "mailout: warning: the SPF record of %s does not name %s; add it, or receivers may refuse or junk what the provider sends for you\n", fromDomain, mech)
 	}
+	return nil
+}
 
-	if p != nil && p.DKIMKeyFile != "" {
-		key, err := delivery.LoadDKIMKey(p.DKIMKeyFile)
-		if err != nil {
-			return withCode(exitConfig, fmt.Errorf("profile %q: %w", p.Name, err))
-		}
-		rep.DKIM = &dkimReport{Name: p.DKIMSelector + "._domainkey." + p.DKIMDomain, Record: delivery.DKIMRecord(key)}
+// testAPI proves an API profile's credentials with the provider's cheap
+// authenticated call (or by getting a token) and checks the From
+// domain's SPF for the provider's servers.
+func (r *runner) testAPI(ctx context.Context, p *profiles.Profile, o delivery.Options, rep *testReport) error {
+	pr, err := delivery.Probe(ctx, o, "")
+	if pr != nil {
+		rep.API = &apiReport{Transport: string(o.Transport), URL: pr.URL, Credentials: pr.Credentials}
 	}
+	if err != nil {
+		return err
+	}
+	txt := r.env.TXT
+	if txt == nil {
+		txt = net.DefaultResolver
+	}
+	return r.checkSPF(ctx, txt, p, rep, "include:"+spfInclude[o.Transport])
+}
 
-	for _, h := range hosts {
-		if h.Answered {
-			return nil
-		}
-	}
-	return delivery.Worst(errs...)
+// spfInclude is the SPF include that covers each provider's servers.
+var spfInclude = map[delivery.TransportKind]string{
+	delivery.TransportGraph: "spf.protection.outlook.com", delivery.TransportGmail: "_spf.google.com",
+	delivery.TransportSES: "amazonses.com", delivery.TransportMailgun: "mailgun.org", delivery.TransportSparkPost: "sparkpostmail.com",
 }
 
 func (r *runner) printTestReport(rep *testReport) error {
@@ -582,6 +523,14 @@ func (r *runner) printTestReport(rep *testReport) error {
 	}
 	if rep.Domain != "" {
 		return r.printMXReport(tw, rep)
+	}
+	if a := rep.API; a != nil {
+		fmt.Fprintf(tw, "transport\t%s\n", a.Transport)
+		fmt.Fprintf(tw, "endpoint\t%s\n", a.URL)
+		fmt.Fprintf(tw, "credentials\tok: %s\n", a.Credentials)
+		r.printSPF(tw, rep.SPF)
+		fmt.Fprintf(tw, "result\tok: nothing was sent\n")
+		return tw.flush()
 	}
 	fmt.Fprintf(tw, "server\t%s\n", rep.Server)
 	fmt.Fprintf(tw, "capabilities\t%s\n", strings.Join(rep.Extensions, ", "))
@@ -606,6 +555,18 @@ func (r *runner) printTestReport(rep *testReport) error {
 	}
 	fmt.Fprintf(tw, "result\tok: connected; nothing was sent\n")
 	return tw.flush()
+}
+
+func (r *runner) printSPF(tw *columns, s *spfReport) {
+	switch {
+	case s == nil:
+	case s.Error != "":
+		fmt.Fprintf(tw, "spf\t%s: %s\n", s.Domain, s.Error)
+	case s.Record != "":
+		fmt.Fprintf(tw, "spf\t%s: %q\n", s.Domain, s.Record)
+	default:
+		fmt.Fprintf(tw, "spf\t%s: none\n", s.Domain)
+	}
 }
 
 func (r *runner) expiryNote(t time.Time) string {
@@ -635,16 +596,7 @@ func (r *runner) printMXReport(tw *columns, rep *testReport) error {
 		}
 		fmt.Fprintf(tw, "mx\t%s: %s\n", host, state)
 	}
-	if s := rep.SPF; s != nil {
-		switch {
-		case s.Error != "":
-			fmt.Fprintf(tw, "spf\t%s: %s\n", s.Domain, s.Error)
-		case s.Record != "":
-			fmt.Fprintf(tw, "spf\t%s: %q\n", s.Domain, s.Record)
-		default:
-			fmt.Fprintf(tw, "spf\t%s: none\n", s.Domain)
-		}
-	}
+	r.printSPF(tw, rep.SPF)
 	if d := rep.DKIM; d != nil {
 		fmt.Fprintf(tw, "dkim\tpublish this TXT record:\n")
 		if err := tw.flush(); err != nil {

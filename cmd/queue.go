@@ -73,30 +73,16 @@ func (r *runner) spoolFromContext(c *cli.Context) (*profiles.Config, *spool.Spoo
 	return cfg, sp, err
 }
 
-// serverTransport records an ad-hoc --server in a spool entry.
-const serverTransport = "server="
-
-// queueOutgoing spools the recipients still pending after a temporary
-// failure. Only unauthenticated --server relays can be queued: the spool
-// never stores a password.
+// queueMessage spools the recipients still pending after a temporary
+// failure, with the route the message took, so a flush takes it again.
+// Only unauthenticated --server relays can be queued: the spool never
+// stores a password.
 func (r *runner) queueMessage(cfg *profiles.Config, og *outgoing, pending []string, del deliveryOptions, lastErr error) (string, error) {
 	sp, err := r.openSpool(cfg)
 	if err != nil {
 		return "", err
 	}
-	e := spool.Entry{Sender: og.env.From, Recipients: pending, Attempts: 1, LastError: oneLine(lastErr.Error())}
-	switch {
-	case del.server != "":
-		mode := del.tls
-		if mode == "" {
-			mode = string(delivery.TLSStartTLS)
-		}
-		e.Transport = serverTransport + del.server + " " + mode
-	case og.profile != nil:
-		e.Profile, e.Transport = og.profile.Name, og.profile.Transport
-	case del.mx:
-		e.Transport = "mx"
-	}
+	e := spool.Entry{Sender: og.env.From, Recipients: pending, Route: routeFor(og.profile, del), Attempts: 1, LastError: oneLine(lastErr.Error())}
 	id, err := sp.Put(e, og.msg)
 	if err != nil {
 		return "", withCode(exitIOErr, err)
@@ -104,26 +90,23 @@ func (r *runner) queueMessage(cfg *profiles.Config, og *outgoing, pending []stri
 	return id, nil
 }
 
-// entryTransport rebuilds the transport a spooled message was meant for.
+// entryTransport rebuilds the transport a spooled message was sent with.
 func (r *runner) entryTransport(cfg *profiles.Config, e spool.Entry) (delivery.Transport, error) {
-	del := deliveryOptions{}
 	var p *profiles.Profile
-	switch {
-	case strings.HasPrefix(e.Transport, serverTransport):
-		del.server, del.tls, _ = strings.Cut(strings.TrimPrefix(e.Transport, serverTransport), " ")
-	case e.Profile != "":
+	if e.Route.Profile != "" {
 		if cfg == nil {
-			return nil, withCode(exitConfig, fmt.Errorf("profile %q: no configuration file", e.Profile))
+			return nil, withCode(exitConfig, fmt.Errorf("profile %q: no configuration file", e.Route.Profile))
 		}
 		var err error
-		if p, err = cfg.Choose(e.Profile, ""); err != nil {
+		if p, err = cfg.Choose(e.Route.Profile, ""); err != nil {
 			return nil, err
 		}
-	case e.Transport == "mx":
-		del.mx = true
 	}
-	tr, _, err := r.transport(cfg, p, del)
-	return tr, err
+	o, err := r.routeOptions(p, e.Route, false)
+	if err != nil {
+		return nil, err
+	}
+	return delivery.New(o)
 }
 
 // rawAt is a spooled message read through an io.ReaderAt.
@@ -275,7 +258,7 @@ func (r *runner) queueList(c *cli.Context) error {
 		}
 		list := []jsonEntry{}
 		for _, e := range entries {
-			list = append(list, jsonEntry{e.ID, e.Sender, e.Recipients, e.Profile, e.Created, e.NextAttempt, e.Attempts, e.LastError, e.Size})
+			list = append(list, jsonEntry{e.ID, e.Sender, e.Recipients, e.Route.Profile, e.Created, e.NextAttempt, e.Attempts, e.LastError, e.Size})
 		}
 		return writeJSON(r.env.Stdout, list)
 	}
@@ -331,7 +314,7 @@ func (r *runner) queueShow(c *cli.Context) error {
 	defer rc.Close()
 	w := r.env.Stdout
 	fmt.Fprintf(w, "ID: %s\nSender: <%s>\nRecipients: %s\nProfile: %s\nCreated: %s\nAttempts: %d\nNext attempt: %s\nLast error: %s\nSize: %d\n\n",
-		e.ID, e.Sender, strings.Join(e.Recipients, ", "), e.Profile, e.Created.Format(time.RFC3339), e.Attempts, e.NextAttempt.Format(time.RFC3339), e.LastError, e.Size)
+		e.ID, e.Sender, strings.Join(e.Recipients, ", "), e.Route.Profile, e.Created.Format(time.RFC3339), e.Attempts, e.NextAttempt.Format(time.RFC3339), e.LastError, e.Size)
 	br := bufio.NewReader(rc)
 	for {
 		line, err := br.ReadString('\n')

@@ -33,6 +33,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"mailout/cmd"
+	"mailout/delivery"
 	"mailout/internal/smtptest"
 )
 
@@ -48,6 +49,11 @@ func TestMain(m *testing.M) {
 		// without one), so scripts do not depend on the machine's name.
 		if fq, ok := os.LookupEnv("MAILOUT_TEST_FQDN"); ok {
 			env.FQDN = func() string { return fq }
+		}
+		// MAILOUT_TEST_RESOLVER points the SPF lookups of API profiles
+		// at a test DNS server.
+		if addr := os.Getenv("MAILOUT_TEST_RESOLVER"); addr != "" {
+			env.TXT = delivery.ResolverFor(addr)
 		}
 		os.Exit(cmd.Main(os.Args, env))
 	}
@@ -86,6 +92,7 @@ func TestScript(t *testing.T) {
 			st := &scriptState{servers: map[string]*scriptServer{}}
 			e.Values[stateKey{}] = st
 			e.Defer(st.closeAll)
+			newAPIServers(e)
 			return os.MkdirAll(e.WorkDir+"/home", 0o700)
 		},
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
@@ -102,6 +109,11 @@ func TestScript(t *testing.T) {
 			"dkimverify": cmdDKIMVerify,
 			"code":       cmdCode,
 			"missing":    cmdMissing,
+			"apid":       cmdAPID,
+			"apibox":     cmdAPIBox,
+			"apifetch":   cmdAPIFetch,
+			"cmpmime":    cmdCmpMIME,
+			"apistop":    cmdAPIStop,
 		},
 	})
 }

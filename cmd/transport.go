@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -17,56 +16,83 @@ import (
 
 	"mailout/delivery"
 	"mailout/profiles"
+	"mailout/spool"
 )
 
-// transport turns a profile or the --server flags into a delivery
-// Transport. Secrets are looked up lazily, only when the server asks for
-// AUTH, so a send that needs none never touches the keyring.
-func (r *runner) transport(cfg *profiles.Config, p *profiles.Profile, del deliveryOptions) (delivery.Transport, string, error) {
-	var verbose = r.verboseWriter(del)
-	if del.server != "" {
-		o, err := r.serverOptions(del)
-		if err != nil {
-			return nil, "", err
+// routeFor is where a message goes, chosen once from the command line
+// and the profile: an ad-hoc --server relay, direct MX (--mx, or an mx
+// profile), or the profile's own transport. A spooled message keeps its
+// route, so a flush takes the same way.
+func routeFor(p *profiles.Profile, del deliveryOptions) spool.Route {
+	switch {
+	case del.server != "":
+		mode := del.tls
+		if mode == "" {
+			mode = string(delivery.TLSStartTLS)
 		}
-		o.Verbose = verbose
-		return delivery.NewRelay(o), "smtp", nil
+		return spool.Route{Transport: string(delivery.TransportSMTP), Server: del.server, TLS: mode, User: del.user}
+	case del.mx:
+		rt := spool.Route{Transport: string(delivery.TransportMX)}
+		if p != nil {
+			rt.Profile = p.Name
+		}
+		return rt
+	case p != nil:
+		return spool.Route{Transport: p.Transport, Profile: p.Name}
 	}
-	if del.mx || (p != nil && p.Transport == "mx") {
-		return r.mxTransport(p, verbose)
-	}
-	if p == nil {
-		return nil, "", withCode(exitConfig, errors.New("no profile to send with"))
-	}
-	o, err := r.profileOptions(p)
-	if err != nil {
-		return nil, "", err
-	}
-	o.Verbose = verbose
-	t, err := r.signing(p, delivery.NewRelay(o))
-	return t, "smtp", err
+	return spool.Route{}
 }
 
-func (r *runner) verboseWriter(del deliveryOptions) io.Writer {
-	if del.verbose {
-		return r.env.Stderr
+// deliveryOptions turns the profile and the --server/--mx/--tls/--user
+// flags into delivery options: routeOptions of routeFor.
+func (r *runner) deliveryOptions(p *profiles.Profile, del deliveryOptions) (delivery.Options, error) {
+	return r.routeOptions(p, routeFor(p, del), del.verbose)
+}
+
+// routeOptions builds the delivery options of a route through profile p
+// (nil without one): the one place that turns configuration into a
+// transport, for every command and for queue flush. Secrets are looked up
+// lazily, only when the server asks for AUTH, so a send that needs none
+// never touches the keyring.
+func (r *runner) routeOptions(p *profiles.Profile, rt spool.Route, verbose bool) (delivery.Options, error) {
+	o := delivery.Options{Transport: delivery.TransportKind(rt.Transport), Now: r.env.Now}
+	if verbose {
+		o.Verbose = r.env.Stderr
 	}
-	return nil
+	var err error
+	switch {
+	case rt.Server != "":
+		o.Relay, err = r.serverOptions(rt)
+		return o, err
+	case o.Transport == delivery.TransportMX:
+		o.MX, err = r.mxOptions(p)
+	case p == nil:
+		return o, withCode(exitConfig, errors.New("no profile to send with"))
+	case o.Transport == delivery.TransportSMTP:
+		o.Relay, err = r.profileOptions(p)
+	case o.Transport.IsAPI():
+		o.API, err = r.apiOptions(p)
+		return o, err
+	default:
+		return o, withCode(exitConfig, fmt.Errorf("profile %q: unknown transport %q", p.Name, rt.Transport))
+	}
+	if err != nil {
+		return o, err
+	}
+	o.DKIM, err = r.dkimOptions(p)
+	return o, err
 }
 
 // serverOptions builds an ad-hoc relay from --server/--tls/--user.
-func (r *runner) serverOptions(del deliveryOptions) (delivery.RelayOptions, error) {
-	mode := delivery.TLSMode(del.tls)
-	if mode == "" {
-		mode = delivery.TLSStartTLS
-	}
-	host, port, err := splitHostPort(del.server, mode)
+func (r *runner) serverOptions(rt spool.Route) (delivery.RelayOptions, error) {
+	mode := delivery.TLSMode(rt.TLS)
+	host, port, err := splitHostPort(rt.Server, mode)
 	if err != nil {
 		return delivery.RelayOptions{}, err
 	}
 	o := delivery.RelayOptions{
 		Host: host, Port: port, TLS: mode, Helo: r.heloName(""), Timeout: 30 * time.Second,
-		Auth: delivery.Auth{Username: del.user, Mechanism: "auto", Secret: r.promptSecret},
+		Auth: delivery.Auth{Username: rt.User, Mechanism: "auto", Secret: r.promptSecret},
 	}
 	return o, nil
 }
@@ -81,12 +107,14 @@ func defaultPort(mode delivery.TLSMode) int {
 	return 587
 }
 
+// splitHostPort splits --server's HOST[:PORT]; a bare host or a bracketed
+// IPv6 address takes the TLS mode's default port.
 func splitHostPort(s string, mode delivery.TLSMode) (string, int, error) {
+	if !hasPort(s) {
+		return strings.Trim(s, "[]"), defaultPort(mode), nil
+	}
 	host, portStr, err := net.SplitHostPort(s)
 	if err != nil {
-		if strings.Contains(err.Error(), "missing port") {
-			return strings.Trim(s, "[]"), defaultPort(mode), nil
-		}
 		return "", 0, usageErrorf("--server %q: %v", s, err)
 	}
 	port, err := strconv.Atoi(portStr)
@@ -94,6 +122,14 @@ func splitHostPort(s string, mode delivery.TLSMode) (string, int, error) {
 		return "", 0, usageErrorf("--server %q: bad port", s)
 	}
 	return host, port, nil
+}
+
+// hasPort reports whether s names a port: it has a colon after any
+// closing bracket. An unbracketed IPv6 address counts as one with a port,
+// for net.SplitHostPort to refuse.
+func hasPort(s string) bool {
+	i := strings.LastIndexByte(s, ':')
+	return i >= 0 && !strings.Contains(s[i:], "]")
 }
 
 // promptSecret is the --server password: $MAILOUT_PASSWORD, else a prompt

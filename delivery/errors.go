@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Kind classifies a delivery failure by what the caller can do about it.
@@ -64,7 +65,15 @@ type Error struct {
 	Rcpt  string // recipient it concerns, if one
 	Code  int    // SMTP reply code, if any
 	Reply string // SMTP reply text, if any
-	Err   error
+	// RetryAfter is how long the server asked us to wait before retrying
+	// (HTTP Retry-After); 0 when it did not say.
+	RetryAfter time.Duration
+	// Detail says what went wrong when the cause's own text is not the
+	// one to show ("timed out" for an i/o timeout); "" shows Err's.
+	Detail string
+	// Err is the cause, as the network, TLS, DNS or SMTP client reported
+	// it: errors.Is and errors.As see through an *Error to it.
+	Err error
 }
 
 func (e *Error) Error() string {
@@ -81,12 +90,17 @@ func (e *Error) Error() string {
 	} else if e.Op != "" {
 		fmt.Fprintf(&b, "%s: ", e.Op)
 	}
-	if e.Err != nil {
+	switch {
+	case e.Detail != "":
+		b.WriteString(e.Detail)
+	case e.Err != nil:
 		b.WriteString(e.Err.Error())
 	}
 	return strings.TrimSuffix(b.String(), ": ")
 }
 
+// Unwrap returns the cause, so that errors.Is(err, context.Canceled) and
+// errors.As(err, &netErr) work on delivery errors.
 func (e *Error) Unwrap() error { return e.Err }
 
 // KindOf returns the Kind of a delivery error, or 0 for other errors.
@@ -98,8 +112,42 @@ func KindOf(err error) Kind {
 	return 0
 }
 
-// IsTemporary reports whether err is a failure a later retry can fix.
+// IsTemporary reports whether err is a failure a later retry can fix:
+// what a spool keeps.
 func IsTemporary(err error) bool { return KindOf(err) == Temporary }
+
+// IsFatal reports whether err will recur for every message sent the same
+// way: the server refused the credentials, or the configuration (secret,
+// key, TLS files) is unusable. A batch stops at the first one, so wrong
+// credentials cost one failed AUTH, not one per message.
+func IsFatal(err error) bool {
+	switch KindOf(err) {
+	case AuthFailed, Config:
+		return true
+	}
+	return false
+}
+
+// DroppedBeforeMail reports a connection that failed at MAIL without an
+// SMTP reply: nothing of the message was sent, so a kept session that
+// the server had closed can be replaced and the message sent on a fresh
+// one at once.
+func DroppedBeforeMail(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == Temporary && e.Op == "mail" && e.Code == 0
+}
+
+// LostInData reports a connection lost while the message was being sent
+// or before its final reply: the server may have accepted it, so an
+// immediate retry could deliver it twice.
+func LostInData(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Kind == Temporary && e.Op == "data" && e.Code == 0
+}
+
+// Retryable reports whether a failed delivery may be tried again at once:
+// a temporary failure that cannot have delivered the message already.
+func Retryable(err error) bool { return IsTemporary(err) && !LostInData(err) }
 
 // Worst returns the error that decides the exit status among errs.
 func Worst(errs ...error) error {
@@ -147,21 +195,38 @@ func netError(op, host string, err error) *Error {
 	)
 	switch {
 	case errors.As(err, &ve), errors.As(err, &uae), errors.As(err, &hne), errors.As(err, &cie), errors.As(err, &pin):
-		return &Error{Kind: Unavailable, Op: "tls", Host: host, Err: fmt.Errorf("certificate not trusted: %w", err)}
+		return &Error{Kind: Unavailable, Op: "tls", Host: host, Detail: "certificate not trusted: " + err.Error(), Err: err}
 	case errors.As(err, &dnse) && dnse.IsNotFound:
-		return &Error{Kind: HostUnknown, Op: op, Host: host, Err: fmt.Errorf("no such host")}
+		return &Error{Kind: HostUnknown, Op: op, Host: host, Detail: "no such host", Err: err}
 	case errors.Is(err, context.Canceled):
-		return &Error{Kind: Temporary, Op: op, Host: host, Err: errors.New("interrupted")}
+		return &Error{Kind: Temporary, Op: op, Host: host, Detail: "interrupted", Err: err}
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return &Error{Kind: Temporary, Op: op, Host: host, Err: errors.New("connection refused")}
+		return &Error{Kind: Temporary, Op: op, Host: host, Detail: "connection refused", Err: err}
 	case errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
-		return &Error{Kind: Temporary, Op: op, Host: host, Err: errors.New("timed out")}
+		return &Error{Kind: Temporary, Op: op, Host: host, Detail: "timed out", Err: err}
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		return &Error{Kind: Temporary, Op: op, Host: host, Err: errors.New("timed out")}
+		return &Error{Kind: Temporary, Op: op, Host: host, Detail: "timed out", Err: err}
 	}
 	return &Error{Kind: Temporary, Op: op, Host: host, Err: err}
+}
+
+// dnsError classifies a failed lookup of name: a name that does not exist
+// is permanent, anything else (timeout, SERVFAIL, no answer) temporary.
+func dnsError(name string, err error) *Error {
+	var dnse *net.DNSError
+	switch {
+	case errors.As(err, &dnse) && dnse.IsNotFound:
+		return &Error{Kind: HostUnknown, Op: "dns", Host: name, Detail: "no such domain", Err: err}
+	case errors.Is(err, context.Canceled):
+		return &Error{Kind: Temporary, Op: "dns", Host: name, Detail: "interrupted", Err: err}
+	case errors.As(err, &dnse) && dnse.IsTimeout, errors.Is(err, context.DeadlineExceeded):
+		return &Error{Kind: Temporary, Op: "dns", Host: name, Detail: "lookup timed out", Err: err}
+	case errors.As(err, &dnse):
+		return &Error{Kind: Temporary, Op: "dns", Host: name, Detail: "lookup failed: " + dnse.Err, Err: err}
+	}
+	return &Error{Kind: Temporary, Op: "dns", Host: name, Err: err}
 }
 
 // PinError reports a server certificate whose SHA-256 does not match the

@@ -327,7 +327,7 @@ func (m *MX) route(ctx context.Context, domain string) ([]mxHost, *Error) {
 		if err != nil {
 			e := dnsError(domain, err)
 			if e.Kind == HostUnknown {
-				e.Err = errors.New("no such domain, or it has no MX, A or AAAA record")
+				e.Detail = "no such domain, or it has no MX, A or AAAA record"
 			}
 			return nil, e
 		}
@@ -385,23 +385,6 @@ func (m *MX) lookupIP(ctx context.Context, host string) ([]net.IPAddr, error) {
 		err = &net.DNSError{Err: "no address", Name: host, IsNotFound: true}
 	}
 	return addrs, err
-}
-
-// dnsError classifies a failed lookup of name: a name that does not exist
-// is permanent, anything else (timeout, SERVFAIL, no answer) temporary.
-func dnsError(name string, err error) *Error {
-	var dnse *net.DNSError
-	switch {
-	case errors.As(err, &dnse) && dnse.IsNotFound:
-		return &Error{Kind: HostUnknown, Op: "dns", Host: name, Err: errors.New("no such domain")}
-	case errors.Is(err, context.Canceled):
-		return &Error{Kind: Temporary, Op: "dns", Host: name, Err: errors.New("interrupted")}
-	case errors.As(err, &dnse) && dnse.IsTimeout, errors.Is(err, context.DeadlineExceeded):
-		return &Error{Kind: Temporary, Op: "dns", Host: name, Err: errors.New("lookup timed out")}
-	case errors.As(err, &dnse):
-		return &Error{Kind: Temporary, Op: "dns", Host: name, Err: fmt.Errorf("lookup failed: %s", dnse.Err)}
-	}
-	return &Error{Kind: Temporary, Op: "dns", Host: name, Err: err}
 }
 
 // ProbeResult describes one mail exchanger as Probe found it.

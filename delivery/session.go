@@ -162,7 +162,7 @@ func greetingError(cfg dialConfig, err error) *Error {
 	// The idle deadline (cfg.Timeout) is what fires while reading it.
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		e.Op, e.Host = "greeting", cfg.Addr
-		e.Err = fmt.Errorf("connected, but no greeting within %s", cfg.Timeout)
+		e.Detail = fmt.Sprintf("connected, but no greeting within %s", cfg.Timeout)
 	}
 	return e
 }

@@ -236,7 +236,7 @@ func TestFlushDueAndBackoff(t *testing.T) {
 func TestFlushExpiry(t *testing.T) {
 	c := newClock(t0)
 	s := newSpool(t, c)
-	old := put(t, s, Entry{Sender: "me@example.com", Recipients: []string{"a@x.org", "b@x.org"}, Profile: "work",
+	old := put(t, s, Entry{Sender: "me@example.com", Recipients: []string{"a@x.org", "b@x.org"}, Route: Route{Transport: "smtp", Profile: "work"},
 		Attempts: 1, LastError: "421 busy"}, "old")
 	c.Add(time.Second)
 	null := put(t, s, Entry{Sender: "", Recipients: []string{"c@x.org"}}, "bounce")

@@ -10,8 +10,8 @@
 // holding for each entry two files (mode 0600):
 //
 //	<id>.msg       the message bytes, written once and never changed
-//	<id>.env       the envelope, JSON: sender, pending recipients, profile, transport,
-//	               created, next attempt, attempts, last error, size
+//	<id>.env       the envelope, JSON: sender, pending recipients, route (transport,
+//	               profile, ad-hoc server), created, next attempt, attempts, last error, size
 //	expired/<id>.json   an entry given up on after max_queue_age (a tombstone, see below)
 //	flush.lock     held by the detached drain ([Spool.TryLockFlush])
 //	.tmp-*         a write in progress (or killed): ignored, removed after an hour
@@ -88,9 +88,8 @@ type Entry struct {
 	Sender string
 	// Recipients are the recipients still pending; never empty for a stored entry.
 	Recipients []string
-	// Profile and Transport record how the message is to be delivered ("work", "smtp").
-	Profile   string
-	Transport string
+	// Route is how the message was first sent, and is to be sent again.
+	Route Route
 	// Created is when the message was first queued; expiry is measured from it.
 	// [Spool.Put] uses the spool's clock when it is zero.
 	Created time.Time
@@ -104,6 +103,30 @@ type Entry struct {
 	LastError string
 	// Size is the size of the message in bytes. Set by [Spool.Put].
 	Size int64
+}
+
+// Route records how an entry is to be delivered: the way its first
+// attempt took, so a flush takes the same one. It holds no secret.
+type Route struct {
+	Transport string `json:"transport,omitempty"` // smtp, mx, or an API transport
+	Profile   string `json:"profile,omitempty"`   // the profile sent through; "" for none
+	Server    string `json:"server,omitempty"`    // an ad-hoc relay's HOST[:PORT] (--server)
+	TLS       string `json:"tls,omitempty"`       // the ad-hoc relay's TLS mode
+	User      string `json:"user,omitempty"`      // the ad-hoc relay's username
+}
+
+// legacyServer prefixed an ad-hoc relay in the transport field of
+// envelopes written before routes: "server=HOST MODE".
+const legacyServer = "server="
+
+// legacyRoute reads the profile and transport fields of an envelope
+// written before routes.
+func legacyRoute(profile, transport string) Route {
+	if rest, ok := strings.CutPrefix(transport, legacyServer); ok {
+		server, mode, _ := strings.Cut(rest, " ")
+		return Route{Transport: "smtp", Server: server, TLS: mode}
+	}
+	return Route{Transport: transport, Profile: profile}
 }
 
 // BadEntryError reports a file in the queue folder that is not a valid entry: an envelope
@@ -401,13 +424,16 @@ type envelope struct {
 	Version     int       `json:"version"`
 	Sender      string    `json:"sender"`
 	Recipients  []string  `json:"recipients"`
-	Profile     string    `json:"profile,omitempty"`
-	Transport   string    `json:"transport,omitempty"`
+	Route       *Route    `json:"route,omitempty"`
 	Created     time.Time `json:"created"`
 	NextAttempt time.Time `json:"next_attempt"`
 	Attempts    int       `json:"attempts"`
 	LastError   string    `json:"last_error,omitempty"`
 	Size        int64     `json:"size"`
+
+	// Written before routes, read for them.
+	Profile   string `json:"profile,omitempty"`
+	Transport string `json:"transport,omitempty"`
 
 	// Tombstones only.
 	ExpiredAt   *time.Time `json:"expired_at,omitempty"`
@@ -417,16 +443,19 @@ type envelope struct {
 
 func toEnvelope(e Entry) envelope {
 	return envelope{
-		Version: envVersion, Sender: e.Sender, Recipients: e.Recipients, Profile: e.Profile,
-		Transport: e.Transport, Created: e.Created.UTC(), NextAttempt: e.NextAttempt.UTC(),
+		Version: envVersion, Sender: e.Sender, Recipients: e.Recipients, Route: &e.Route, Created: e.Created.UTC(), NextAttempt: e.NextAttempt.UTC(),
 		Attempts: e.Attempts, LastError: e.LastError, Size: e.Size,
 	}
 }
 
 func (env envelope) entry(id string) Entry {
+	rt := legacyRoute(env.Profile, env.Transport)
+	if env.Route != nil {
+		rt = *env.Route
+	}
 	return Entry{
-		ID: id, Sender: env.Sender, Recipients: env.Recipients, Profile: env.Profile,
-		Transport: env.Transport, Created: env.Created, NextAttempt: env.NextAttempt,
+		ID: id, Sender: env.Sender, Recipients: env.Recipients, Route: rt,
+		Created: env.Created, NextAttempt: env.NextAttempt,
 		Attempts: env.Attempts, LastError: env.LastError, Size: env.Size,
 	}
 }

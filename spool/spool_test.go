@@ -105,7 +105,7 @@ func TestPutListOpenDelete(t *testing.T) {
 	s := newSpool(t, c)
 
 	e1 := Entry{Sender: "me@example.com", Recipients: []string{"a@example.org", "b@example.org"},
-		Profile: "work", Transport: "smtp", Attempts: 1, LastError: "451 4.3.0 try later"}
+		Route: Route{Transport: "mx", Profile: "work"}, Attempts: 1, LastError: "451 4.3.0 try later"}
 	id1 := put(t, s, e1, "Subject: one\r\n\r\nbody one\r\n")
 	c.Add(time.Second)
 	id2 := put(t, s, Entry{Sender: "", Recipients: []string{"c@example.org"}}, "Subject: two\r\n\r\n")
@@ -115,8 +115,8 @@ func TestPutListOpenDelete(t *testing.T) {
 		t.Fatalf("List ids = %v, want %v", ids(got), want)
 	}
 	g := got[0]
-	if g.Sender != e1.Sender || !slices.Equal(g.Recipients, e1.Recipients) || g.Profile != "work" ||
-		g.Transport != "smtp" || g.Attempts != 1 || g.LastError != e1.LastError {
+	if g.Sender != e1.Sender || !slices.Equal(g.Recipients, e1.Recipients) || g.Route != e1.Route ||
+		g.Attempts != 1 || g.LastError != e1.LastError {
 		t.Errorf("List()[0] = %+v, want the envelope of %+v", g, e1)
 	}
 	if !g.Created.Equal(t0) || !g.NextAttempt.Equal(t0.Add(time.Minute)) {
@@ -460,5 +460,32 @@ func TestIncompleteWritesIgnoredThenCleanedUp(t *testing.T) {
 	}
 	if _, err := os.Lstat(busy.Name()); err != nil {
 		t.Errorf("locked temporary file removed: %v", err)
+	}
+}
+
+// Entries written before routes recorded the route as a profile and a
+// transport string; they still read, and flush the way they were meant to.
+func TestLegacyRoute(t *testing.T) {
+	for _, tt := range []struct {
+		fields string
+		want   Route
+	}{
+		{`"transport":"server=127.0.0.1:2525 none"`, Route{Transport: "smtp", Server: "127.0.0.1:2525", TLS: "none"}},
+		{`"transport":"server=[::1] starttls"`, Route{Transport: "smtp", Server: "[::1]", TLS: "starttls"}},
+		{`"profile":"work","transport":"smtp"`, Route{Transport: "smtp", Profile: "work"}},
+		{`"profile":"direct","transport":"mx"`, Route{Transport: "mx", Profile: "direct"}},
+		{`"transport":"mx"`, Route{Transport: "mx"}},
+	} {
+		s := newSpool(t, newClock(t0))
+		id := put(t, s, Entry{Sender: "me@example.com", Recipients: []string{"a@example.org"}}, "Subject: old\r\n\r\n")
+		env := `{"version":1,"sender":"me@example.com","recipients":["a@example.org"],` + tt.fields +
+			`,"created":"2025-01-02T15:04:05Z","next_attempt":"2025-01-02T15:04:05Z","attempts":1,"size":17}`
+		if err := os.WriteFile(filepath.Join(s.Dir(), id+".env"), []byte(env), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got := list(t, s)
+		if len(got) != 1 || got[0].Route != tt.want {
+			t.Errorf("envelope with %s: entries %+v, want route %+v", tt.fields, got, tt.want)
+		}
 	}
 }
