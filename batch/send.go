@@ -50,6 +50,9 @@ const (
 	DefaultAttempts    = 3
 	DefaultBackoffBase = time.Second
 	DefaultBackoffMax  = 30 * time.Second
+	// RetryAfterMax caps a server's Retry-After (HTTP 429/503): a row
+	// waits at most this long between tries, whatever the server asks.
+	RetryAfterMax = 5 * time.Minute
 )
 
 // SendOptions configure [Send].
@@ -399,10 +402,17 @@ func (s *sender) deliver(ctx context.Context, tr delivery.Transport, m *Mail) (*
 	final := make(map[string]delivery.RecipientResult, len(m.Envelope.To))
 	rcpts := m.Envelope.To
 	name := ""
-	err := Retry(ctx, s.o.Attempts, s.o.Backoff, s.o.Sleep, func() error {
+	// A server's Retry-After lengthens the back-off.
+	var asked time.Duration
+	wait := func(i int) time.Duration { return max(s.o.Backoff(i), min(asked, RetryAfterMax)) }
+	err := Retry(ctx, s.o.Attempts, wait, s.o.Sleep, func() error {
 		env := m.Envelope
 		env.To = rcpts
 		res, err := tr.Deliver(ctx, env, m.Message)
+		var de *delivery.Error
+		if errors.As(err, &de) {
+			asked = de.RetryAfter
+		}
 		if res != nil {
 			name = res.Transport
 			for _, rr := range res.Recipients {

@@ -21,15 +21,6 @@ import (
 	"mailout/template"
 )
 
-// Retries of a row whose delivery failed temporarily: a few, spaced out,
-// so that a relay's brief hiccup does not fail rows, while a relay that
-// stays down still fails them in seconds.
-const (
-	batchAttempts    = 3
-	batchBackoffBase = time.Second
-	batchBackoffMax  = 30 * time.Second
-)
-
 // newBatchCommand is `mailout batch`.
 func (r *runner) newBatchCommand() *cli.Command {
 	return &cli.Command{
@@ -563,7 +554,10 @@ func (b *batchRun) run(ctx context.Context) error {
 		}
 		b.transportName = string(do.Transport)
 		if b.pools, err = delivery.NewPools(do, o.parallel); err != nil {
-			return err
+			if b.profile != nil {
+				err = fmt.Errorf("profile %q: %w", b.profile.Name, err)
+			}
+			return withCode(exitConfig, err)
 		}
 		for _, p := range b.pools {
 			d.Pools = append(d.Pools, p)

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/term"
 
+	"mailout/delivery"
 	"mailout/profiles"
 )
 
@@ -40,6 +41,9 @@ type Env struct {
 	Keyring func() profiles.Keyring
 	// Syslog writes one line to the system log (config log = "syslog").
 	Syslog func(line string) error
+	// TXT answers the SPF lookup of "profile test" for API profiles,
+	// which have no resolver key; nil means the system's resolver.
+	TXT delivery.TXTResolver
 }
 
 // SystemEnv returns the Env of the running process.

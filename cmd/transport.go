@@ -70,6 +70,9 @@ func (r *runner) routeOptions(p *profiles.Profile, rt spool.Route, verbose bool)
 		return o, withCode(exitConfig, errors.New("no profile to send with"))
 	case o.Transport == delivery.TransportSMTP:
 		o.Relay, err = r.profileOptions(p)
+	case o.Transport.IsAPI():
+		o.API, err = r.apiOptions(p)
+		return o, err
 	default:
 		return o, withCode(exitConfig, fmt.Errorf("profile %q: unknown transport %q", p.Name, rt.Transport))
 	}

@@ -19,11 +19,22 @@ type Pool interface {
 
 // NewPools returns n pools for the route o describes, one per worker. Through
 // a relay they are pools of one Relay (see Relay.Pool); direct, each keeps a
-// connection per domain (see MX.Pool).
+// connection per domain (see MX.Pool); through an HTTP API they share one
+// client, whose keep-alive connections serve whichever worker sends next.
 func NewPools(o Options, n int) ([]Pool, error) {
 	var pool func() Pool
-	switch o.kind() {
-	case TransportSMTP:
+	switch k := o.kind(); {
+	case k.IsAPI():
+		t, err := New(o) // signs already
+		if err != nil {
+			return nil, err
+		}
+		pools := make([]Pool, n)
+		for i := range pools {
+			pools[i] = sharedPool{t}
+		}
+		return pools, nil
+	case k == TransportSMTP:
 		r := NewRelay(o.RelayConfig())
 		pool = func() Pool {
 			p := r.Pool()
@@ -32,7 +43,7 @@ func NewPools(o Options, n int) ([]Pool, error) {
 			}
 			return p
 		}
-	case TransportMX:
+	case k == TransportMX:
 		m := NewMX(o.MXConfig())
 		pool = func() Pool { return m.Pool() }
 	default:
@@ -48,6 +59,11 @@ func NewPools(o Options, n int) ([]Pool, error) {
 	}
 	return pools, nil
 }
+
+// sharedPool is a transport every worker shares, with nothing to close.
+type sharedPool struct{ Transport }
+
+func (sharedPool) Close() error { return nil }
 
 // signedPool signs for a pool and still closes it.
 type signedPool struct {
@@ -74,14 +90,15 @@ func (r *Relay) Pool() *RelayPool {
 	sh := &r.shared
 	sh.once.Do(func() {
 		o := r.opts
-		o.Auth.Secret = onceSecret(o.Auth.Secret)
+		o.Auth.Secret = OnceSecret(o.Auth.Secret)
 		sh.relay = &Relay{opts: o, log: r.log}
 	})
 	return &RelayPool{relay: sh.relay, gate: &sh.gate, now: time.Now}
 }
 
-// onceSecret asks f at most once, however many connections need the secret.
-func onceSecret(f func(context.Context) (string, error)) func(context.Context) (string, error) {
+// OnceSecret returns a secret lookup that asks f at most once, however many
+// connections need the secret: one prompt, one password_command run.
+func OnceSecret(f func(context.Context) (string, error)) func(context.Context) (string, error) {
 	if f == nil {
 		return nil
 	}

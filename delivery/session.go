@@ -59,6 +59,9 @@ type conn struct {
 	stop   func() bool
 	log    *transcript
 	mech   string // the AUTH mechanism used, "" without AUTH
+	// outcome is how an MX connection is protected, for its results;
+	// zero for a relay.
+	outcome tlsOutcome
 }
 
 // open dials and brings a session up to the point where MAIL can be sent.
@@ -71,6 +74,9 @@ func open(ctx context.Context, cfg dialConfig) (*conn, error) {
 	}
 	return cn, err
 }
+
+// errNoSTARTTLS is a server without STARTTLS where TLS is required.
+var errNoSTARTTLS = errors.New("server does not offer STARTTLS")
 
 // fallbackError marks an opportunistic STARTTLS whose handshake failed:
 // the connection is unusable, so the caller reconnects in plaintext.
@@ -130,7 +136,7 @@ func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) 
 	switch {
 	case mode == TLSStartTLS && !offered:
 		c.Close()
-		return fail(&Error{Kind: Unavailable, Op: "tls", Host: cfg.Host, Err: errors.New("server does not offer STARTTLS; use --tls tls for port 465, or tls = \"opportunistic\" to allow plaintext")})
+		return fail(&Error{Kind: Unavailable, Op: "tls", Host: cfg.Host, Err: fmt.Errorf("%w; use --tls tls for port 465, or tls = \"opportunistic\" to allow plaintext", errNoSTARTTLS)})
 	case (mode == TLSStartTLS || mode == TLSOpportunistic) && offered:
 		if err := c.StartTLS(tlsConfig(cfg)); err != nil {
 			c.Close()
