@@ -29,9 +29,15 @@ const (
 // Auth holds what AUTH needs. The secret is fetched only when the server
 // offers AUTH, so a keyring is never touched by a send that needs none.
 type Auth struct {
-	Mechanism string // auto (default), plain, login, cram-md5, xoauth2, scram-sha-256, none
+	Mechanism string // auto (default), plain, login, cram-md5, xoauth2, oauthbearer, scram-sha-256, none
 	Username  string // empty: no AUTH
-	Secret    func(ctx context.Context) (string, error)
+	// Secret returns the password or token. An *Error it returns is kept
+	// as it is (an OAuth grant that needs a new login, an identity provider
+	// that is down); any other error is a configuration failure.
+	Secret func(ctx context.Context) (string, error)
+	// Bearer says Secret returns an OAuth access token: auto then picks
+	// OAUTHBEARER, else XOAUTH2.
+	Bearer bool
 	// AllowPlaintext permits AUTH without TLS to a non-loopback server.
 	AllowPlaintext bool
 }
@@ -213,7 +219,11 @@ func authenticate(ctx context.Context, cn *conn, cfg dialConfig) error {
 	}
 	chosen := ""
 	if mech == "" || mech == "auto" {
-		for _, m := range []string{"SCRAM-SHA-256", "PLAIN", "LOGIN"} {
+		prefs := []string{"SCRAM-SHA-256", "PLAIN", "LOGIN"}
+		if a.Bearer {
+			prefs = []string{"OAUTHBEARER", "XOAUTH2"}
+		}
+		for _, m := range prefs {
 			if offered[m] {
 				chosen = m
 				break
@@ -233,6 +243,10 @@ func authenticate(ctx context.Context, cn *conn, cfg dialConfig) error {
 	}
 	secret, err := a.Secret(ctx)
 	if err != nil {
+		var de *Error
+		if errors.As(err, &de) {
+			return de
+		}
 		return &Error{Kind: Config, Op: "auth", Err: err}
 	}
 	var sa smtp.Auth
@@ -247,6 +261,8 @@ func authenticate(ctx context.Context, cn *conn, cfg dialConfig) error {
 		sa = smtp.ScramSHA256Auth(a.Username, secret)
 	case "XOAUTH2":
 		sa = smtp.XOAuth2Auth(a.Username, secret)
+	case "OAUTHBEARER":
+		sa = oauthBearer(a.Username, secret, cfg.Addr)
 	default:
 		return &Error{Kind: Config, Op: "auth", Err: fmt.Errorf("unsupported auth mechanism %q", mech)}
 	}
