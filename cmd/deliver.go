@@ -157,6 +157,9 @@ func (r *runner) deliverOutgoing(ctx context.Context, cfg *profiles.Config, og *
 		r.drain(cfg)
 		return nil
 	}
+	if del.queueForLogin {
+		deferUntilLogin(res)
+	}
 	if del.queueOnFailure && res != nil {
 		if pending := res.Pending(); len(pending) > 0 {
 			id, qerr := r.queueMessage(cfg, og, pending, del, err)
@@ -212,15 +215,19 @@ func (r *runner) queued(cfg *profiles.Config, res *delivery.Result, id string, p
 }
 
 // stateDir is $XDG_STATE_HOME/mailout, else ~/.local/state/mailout.
-func (r *runner) stateDir() string {
-	if d := r.env.Getenv("XDG_STATE_HOME"); d != "" {
+func (r *runner) stateDir() string { return r.xdgDir("XDG_STATE_HOME", ".local/state") }
+
+// xdgDir is mailout's folder under the XDG base directory named by the
+// variable xdgVar, else under ~/fallback.
+func (r *runner) xdgDir(xdgVar, fallback string) string {
+	if d := r.env.Getenv(xdgVar); d != "" {
 		return filepath.Join(d, "mailout")
 	}
 	home := r.env.Getenv("HOME")
 	if home == "" {
 		home = "/"
 	}
-	return filepath.Join(home, ".local", "state", "mailout")
+	return filepath.Join(home, fallback, "mailout")
 }
 
 // saveDeadLetter appends the message to dead.letter (mbox), so a piped

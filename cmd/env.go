@@ -46,6 +46,9 @@ type Env struct {
 	Keyring func() profiles.Keyring
 	// Syslog writes one line to the system log (config log = "syslog").
 	Syslog func(line string) error
+	// OpenBrowser shows a URL in a browser (profile login --browser); it
+	// is called only when DISPLAY or WAYLAND_DISPLAY is set.
+	OpenBrowser func(url string) error
 	// TXT answers the SPF lookup of "profile test" for API profiles,
 	// which have no resolver key; nil means the system's resolver.
 	TXT delivery.TXTResolver
@@ -54,23 +57,24 @@ type Env struct {
 // SystemEnv returns the Env of the running process.
 func SystemEnv() *Env {
 	return &Env{
-		Stdin:      os.Stdin,
-		Stdout:     os.Stdout,
-		Stderr:     os.Stderr,
-		StdinTTY:   term.IsTerminal(int(os.Stdin.Fd())),
-		StderrTTY:  term.IsTerminal(int(os.Stderr.Fd())),
-		Getenv:     os.Getenv,
-		Environ:    os.Environ,
-		Now:        time.Now,
-		Rand:       rand.Reader,
-		Hostname:   hostname,
-		FQDN:       fqdn,
-		LoginName:  loginName,
-		UID:        os.Getuid(),
-		OpenTTY:    func() (*os.File, error) { return os.OpenFile("/dev/tty", os.O_RDWR, 0) },
-		Executable: os.Executable,
-		Keyring:    func() profiles.Keyring { return profiles.SystemKeyring(os.Getenv, os.Getuid()) },
-		Syslog:     writeSyslog,
+		Stdin:       os.Stdin,
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+		StdinTTY:    term.IsTerminal(int(os.Stdin.Fd())),
+		StderrTTY:   term.IsTerminal(int(os.Stderr.Fd())),
+		Getenv:      os.Getenv,
+		Environ:     os.Environ,
+		Now:         time.Now,
+		Rand:        rand.Reader,
+		Hostname:    hostname,
+		FQDN:        fqdn,
+		LoginName:   loginName,
+		UID:         os.Getuid(),
+		OpenTTY:     func() (*os.File, error) { return os.OpenFile("/dev/tty", os.O_RDWR, 0) },
+		Executable:  os.Executable,
+		Keyring:     func() profiles.Keyring { return profiles.SystemKeyring(os.Getenv, os.Getuid()) },
+		Syslog:      writeSyslog,
+		OpenBrowser: openBrowser,
 	}
 }
 

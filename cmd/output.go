@@ -27,6 +27,12 @@ type jsonRecipient struct {
 	Status  string `json:"status"`
 	Host    string `json:"host,omitempty"`
 	Reply   string `json:"reply,omitempty"`
+	// TLS is how direct MX delivery protected it (dane, mta-sts,
+	// starttls, opportunistic, none); MTASTS the domain's MTA-STS mode as
+	// applied; TLSReport what a testing policy would have refused.
+	TLS       string `json:"tls,omitempty"`
+	MTASTS    string `json:"mta_sts,omitempty"`
+	TLSReport string `json:"tls_report,omitempty"`
 }
 
 type jsonObject struct {
@@ -46,7 +52,8 @@ func (o *jsonOutput) object(err error) jsonObject {
 		Transport: o.transport, Recipients: []jsonRecipient{}, ExitCode: exitCode(err), Row: o.row}
 	if o.result != nil {
 		for _, rr := range o.result.Recipients {
-			obj.Recipients = append(obj.Recipients, jsonRecipient{Address: rr.Address, Status: string(rr.Status), Host: rr.Host, Reply: rr.Reply})
+			obj.Recipients = append(obj.Recipients, jsonRecipient{Address: rr.Address, Status: string(rr.Status), Host: rr.Host, Reply: rr.Reply,
+				TLS: rr.TLS, MTASTS: rr.MTASTS, TLSReport: rr.TLSReport})
 		}
 	}
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 )
 
 // profileCommands is what `mailout profile` accepts, for its errors.
-const profileCommands = "list, show, test, set-password or delete-password"
+const profileCommands = "list, show, test, set-password, delete-password, login or logout"
 
 // maxSecretBytes bounds a password read from standard input: a secret is a
 // line, and a file piped by mistake should not fill the keyring.
@@ -34,7 +34,7 @@ func (r *runner) newProfileCommand() *cli.Command {
 	return &cli.Command{
 		Name:            "profile",
 		Usage:           "list, show and test profiles; manage their passwords",
-		ArgsUsage:       "list | show NAME | test [NAME] | set-password NAME | delete-password NAME",
+		ArgsUsage:       "list | show NAME | test [NAME] | set-password NAME | delete-password NAME | login NAME [--device|--browser] | logout NAME",
 		HideHelpCommand: true,
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -42,7 +42,7 @@ func (r *runner) newProfileCommand() *cli.Command {
 			}
 			return usageErrorf("profile: unknown command %q: want %s", c.Args().First(), profileCommands)
 		},
-		Subcommands: []*cli.Command{
+		Subcommands: append([]*cli.Command{
 			{
 				Name:   "list",
 				Usage:  "list the profiles; * marks the one used when none is chosen",
@@ -74,7 +74,7 @@ func (r *runner) newProfileCommand() *cli.Command {
 				ArgsUsage: "NAME",
 				Action:    r.profileDeletePassword,
 			},
-		},
+		}, r.oauthCommands()...),
 	}
 }
 
@@ -129,7 +129,8 @@ type listEntry struct {
 	Default   bool   `json:"default"`
 	Transport string `json:"transport"`
 	Host      string `json:"host,omitempty"`
-	Port      int    `json:"port"`
+	Port      int    `json:"port,omitempty"`
+	APIURL    string `json:"api_url,omitempty"`
 	From      string `json:"from,omitempty"`
 }
 
@@ -152,10 +153,8 @@ func (r *runner) profileList(c *cli.Context) error {
 	entries := []listEntry{}
 	for _, n := range cfg.Names() {
 		p := cfg.Profiles[n]
-		e := listEntry{Name: n, Default: n == def, Transport: p.Transport, Port: p.Port, From: p.From}
-		if p.Transport != "mx" {
-			e.Host = p.Host
-		}
+		e := listEntry{Name: n, Default: n == def, Transport: p.Transport, Host: p.Host, Port: p.Port,
+			APIURL: p.APIURL, From: p.From}
 		entries = append(entries, e)
 	}
 	if globalBool(c, "json") {
@@ -168,8 +167,13 @@ func (r *runner) profileList(c *cli.Context) error {
 		if e.Default {
 			mark = "*"
 		}
-		if e.Transport != "mx" {
+		switch {
+		case e.Transport == "smtp":
 			server = net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
+		case e.APIURL != "":
+			server = e.APIURL
+		case e.Transport != "mx":
+			server = "(" + e.Transport + " API)"
 		}
 		if from == "" {
 			from = "-"
@@ -194,7 +198,7 @@ func (r *runner) secretSource(p *profiles.Profile) string {
 	case p.Transport == "mx":
 		return "none (direct MX delivery does not authenticate)"
 	case p.OAuth != "":
-		return fmt.Sprintf("none (oauth %s, flow %s: OAuth tokens, no password)", p.OAuth, p.OAuthFlow)
+		return r.oauthState(p)
 	case p.Transport == "ses":
 		return "none (ses takes AWS credentials from the default chain)"
 	case p.Transport == "smtp" && (p.Username == "" || p.Auth == "none"):
@@ -259,19 +263,21 @@ func tomlValue(v any) string {
 
 // testReport is what `profile test` found, printed as text or --json.
 type testReport struct {
-	Profile       string      `json:"profile,omitempty"`
-	Server        string      `json:"server,omitempty"`
-	Extensions    []string    `json:"extensions,omitempty"`
-	TLS           *tlsReport  `json:"tls,omitempty"`
-	AuthUser      string      `json:"auth_user,omitempty"`      // the username, also when AUTH was not used
-	AuthMechanism string      `json:"auth_mechanism,omitempty"` // set only when AUTH succeeded
-	Domain        string      `json:"domain,omitempty"`
-	MX            []mxReport  `json:"mx,omitempty"`
-	SPF           *spfReport  `json:"spf,omitempty"`
-	DKIM          *dkimReport `json:"dkim,omitempty"`
-	API           *apiReport  `json:"api,omitempty"`
-	ExitCode      int         `json:"exit_code"`
-	Error         string      `json:"error,omitempty"`
+	Profile       string       `json:"profile,omitempty"`
+	Server        string       `json:"server,omitempty"`
+	Extensions    []string     `json:"extensions,omitempty"`
+	TLS           *tlsReport   `json:"tls,omitempty"`
+	AuthUser      string       `json:"auth_user,omitempty"`      // the username, also when AUTH was not used
+	AuthMechanism string       `json:"auth_mechanism,omitempty"` // set only when AUTH succeeded
+	Domain        string       `json:"domain,omitempty"`
+	MX            []mxReport   `json:"mx,omitempty"`
+	MTASTS        *stsReport   `json:"mta_sts,omitempty"`
+	SPF           *spfReport   `json:"spf,omitempty"`
+	DKIM          *dkimReport  `json:"dkim,omitempty"`
+	API           *apiReport   `json:"api,omitempty"`
+	OAuth         *oauthReport `json:"oauth,omitempty"`
+	ExitCode      int          `json:"exit_code"`
+	Error         string       `json:"error,omitempty"`
 }
 
 type apiReport struct {
@@ -298,6 +304,18 @@ type mxReport struct {
 	STARTTLS   bool     `json:"starttls"`
 	Extensions []string `json:"extensions,omitempty"`
 	Error      string   `json:"error,omitempty"`
+	// TLSPolicy is how delivery would protect the host (dane, mta-sts; ""
+	// for the profile's tls mode); PolicyError why it would skip it.
+	TLSPolicy   string `json:"tls_policy,omitempty"`
+	PolicyError string `json:"policy_error,omitempty"`
+}
+
+// stsReport is the MTA-STS policy delivery would apply to the domain.
+type stsReport struct {
+	Mode  string   `json:"mode,omitempty"` // as applied: enforce or testing; "" for none
+	ID    string   `json:"id,omitempty"`
+	MX    []string `json:"mx,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 type spfReport struct {
@@ -383,6 +401,7 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 		rep.TLS = describeTLS(*pr.TLS)
 	}
 	rep.AuthUser, rep.AuthMechanism = pr.AuthUser, pr.AuthMechanism
+	rep.OAuth = r.testOAuth(p)
 	return nil
 }
 
@@ -439,12 +458,22 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Opt
 	var errs []error
 	for _, h := range hosts {
 		m := mxReport{Host: h.Host, Preference: h.Preference, Implicit: h.Implicit, Addr: h.Addr,
-			Answered: h.Answered, STARTTLS: h.STARTTLS, Extensions: h.Extensions}
+			Answered: h.Answered, STARTTLS: h.STARTTLS, Extensions: h.Extensions, TLSPolicy: h.TLSPolicy}
 		if h.Err != nil {
 			m.Error = oneLine(h.Err.Error())
 			errs = append(errs, h.Err)
 		}
+		if h.PolicyErr != nil {
+			m.PolicyError = oneLine(h.PolicyErr.Error())
+		}
 		rep.MX = append(rep.MX, m)
+	}
+	if o.MX.MTASTS != "" && o.MX.MTASTS != delivery.MTASTSOff {
+		pol := delivery.NewMX(o.MXConfig()).Policy(ctx, domain)
+		rep.MTASTS = &stsReport{Mode: pol.MTASTS, ID: pol.PolicyID, MX: pol.MX}
+		if pol.Err != nil {
+			rep.MTASTS.Error = oneLine(pol.Err.Error())
+		}
 	}
 
 	if err := r.checkSPF(ctx, txt, p, rep, "a mx"); err != nil {
@@ -503,6 +532,7 @@ func (r *runner) testAPI(ctx context.Context, p *profiles.Profile, o delivery.Op
 	if err != nil {
 		return err
 	}
+	rep.OAuth = r.testOAuth(p)
 	txt := r.env.TXT
 	if txt == nil {
 		txt = net.DefaultResolver
@@ -528,6 +558,7 @@ func (r *runner) printTestReport(rep *testReport) error {
 		fmt.Fprintf(tw, "transport\t%s\n", a.Transport)
 		fmt.Fprintf(tw, "endpoint\t%s\n", a.URL)
 		fmt.Fprintf(tw, "credentials\tok: %s\n", a.Credentials)
+		r.printOAuthReport(tw, rep.OAuth)
 		r.printSPF(tw, rep.SPF)
 		fmt.Fprintf(tw, "result\tok: nothing was sent\n")
 		return tw.flush()
@@ -553,6 +584,7 @@ func (r *runner) printTestReport(rep *testReport) error {
 	default:
 		fmt.Fprintf(tw, "auth\tnone (auth = \"none\")\n")
 	}
+	r.printOAuthReport(tw, rep.OAuth)
 	fmt.Fprintf(tw, "result\tok: connected; nothing was sent\n")
 	return tw.flush()
 }
@@ -582,6 +614,16 @@ func (r *runner) expiryNote(t time.Time) string {
 
 func (r *runner) printMXReport(tw *columns, rep *testReport) error {
 	fmt.Fprintf(tw, "domain\t%s\n", rep.Domain)
+	if s := rep.MTASTS; s != nil {
+		switch {
+		case s.Mode != "":
+			fmt.Fprintf(tw, "mta-sts\t%s (policy id %s), mx %s\n", s.Mode, s.ID, strings.Join(s.MX, " "))
+		case s.Error != "":
+			fmt.Fprintf(tw, "mta-sts\tnone usable (%s): opportunistic TLS\n", s.Error)
+		default:
+			fmt.Fprintf(tw, "mta-sts\tnone\n")
+		}
+	}
 	for _, m := range rep.MX {
 		host := fmt.Sprintf("%d %s", m.Preference, m.Host)
 		if m.Implicit {
@@ -593,6 +635,14 @@ func (r *runner) printMXReport(tw *columns, rep *testReport) error {
 			if m.STARTTLS {
 				state = "answers at " + m.Addr + ", offers STARTTLS"
 			}
+		}
+		switch {
+		case m.PolicyError != "":
+			state += "; delivery would skip it: " + m.PolicyError
+		case m.TLSPolicy == delivery.TLSByDANE:
+			state += "; TLS required, verified by DANE"
+		case m.TLSPolicy == delivery.TLSByMTASTS:
+			state += "; TLS required, verified for MTA-STS"
 		}
 		fmt.Fprintf(tw, "mx\t%s: %s\n", host, state)
 	}

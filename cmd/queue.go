@@ -130,6 +130,7 @@ func (r *runner) flushDeliver(cfg *profiles.Config) spool.DeliverFunc {
 			return out
 		}
 		res, err := tr.Deliver(ctx, message.Envelope{From: e.Sender, To: e.Recipients}, rawAt{msg, size})
+		deferUntilLogin(res) // kept until someone logs in, never bounced for it
 		decided := map[string]bool{}
 		if res != nil {
 			for _, rr := range res.Recipients {

@@ -93,27 +93,36 @@ func TestScript(t *testing.T) {
 			e.Values[stateKey{}] = st
 			e.Defer(st.closeAll)
 			newAPIServers(e)
+			setupOAuth(e)
 			return os.MkdirAll(e.WorkDir+"/home", 0o700)
 		},
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"smtpd":      cmdSMTPD,
-			"smtpd-up":   cmdSMTPDUp,
-			"smtpd-ok":   cmdSMTPDOK,
-			"mailbox":    cmdMailbox,
-			"fetch":      cmdFetch,
-			"decode":     cmdDecode,
-			"genfile":    cmdGenfile,
-			"checksum":   cmdChecksum,
-			"gencert":    cmdGencert,
-			"dnsd":       cmdDNSD,
-			"dkimverify": cmdDKIMVerify,
-			"code":       cmdCode,
-			"missing":    cmdMissing,
-			"apid":       cmdAPID,
-			"apibox":     cmdAPIBox,
-			"apifetch":   cmdAPIFetch,
-			"cmpmime":    cmdCmpMIME,
-			"apistop":    cmdAPIStop,
+			"smtpd":          cmdSMTPD,
+			"smtpd-up":       cmdSMTPDUp,
+			"smtpd-ok":       cmdSMTPDOK,
+			"mailbox":        cmdMailbox,
+			"fetch":          cmdFetch,
+			"decode":         cmdDecode,
+			"genfile":        cmdGenfile,
+			"checksum":       cmdChecksum,
+			"gencert":        cmdGencert,
+			"dnsd":           cmdDNSD,
+			"dkimverify":     cmdDKIMVerify,
+			"stsd":           cmdSTSD,
+			"tlsa":           cmdTLSA,
+			"code":           cmdCode,
+			"missing":        cmdMissing,
+			"apid":           cmdAPID,
+			"apibox":         cmdAPIBox,
+			"apifetch":       cmdAPIFetch,
+			"cmpmime":        cmdCmpMIME,
+			"apistop":        cmdAPIStop,
+			"oauthd":         cmdOAuthd,
+			"oauthd-count":   cmdOAuthdCount,
+			"oauthd-approve": cmdOAuthdApprove,
+			"oauthd-revoke":  cmdOAuthdRevoke,
+			"oauthd-browse":  cmdOAuthdBrowse,
+			"oauthd-noleak":  cmdOAuthdNoLeak,
 		},
 	})
 }
@@ -145,6 +154,8 @@ func state(ts *testscript.TestScript) *scriptState { return ts.Value(stateKey{})
 // smtpd NAME [starttls] [tls] [auth=USER:PASS] [mechs=A,B] [insecureauth]
 // [noauth] [reject=ADDR:CODE] [greeting=CODE] [mail=CODE] [data=CODE]
 // [drop] [utf8] [brokentls] [hang] [discard] [down] [addr=IP:PORT]
+// [certhost=NAME] [bearer=IDP] (XOAUTH2/OAUTHBEARER tokens checked against
+// the oauthd IDP)
 // starts a test SMTP server and sets NAME_HOST, NAME_PORT, NAME_ADDR and
 // NAME_CA. With "down" it only reserves the address (see smtpd-up).
 func cmdSMTPD(ts *testscript.TestScript, neg bool, args []string) {
@@ -171,6 +182,9 @@ func cmdSMTPD(ts *testscript.TestScript, neg bool, args []string) {
 			o.Users[u] = p
 		case "mechs":
 			o.Mechanisms = strings.Split(v, ",")
+		case "bearer":
+			ip := idp(ts, v)
+			o.Bearer = func(_, tok string) bool { return ip.Valid(tok) }
 		case "insecureauth":
 			o.AllowInsecureAuth = true
 		case "noauth":
@@ -201,6 +215,8 @@ func cmdSMTPD(ts *testscript.TestScript, neg bool, args []string) {
 			down = true
 		case "addr":
 			o.Addr = v
+		case "certhost":
+			o.CertHosts = append(o.CertHosts, v)
 		default:
 			ts.Fatalf("smtpd: unknown option %q", a)
 		}

@@ -161,12 +161,16 @@ func (r *runner) profileOptions(p *profiles.Profile) (delivery.RelayOptions, err
 	helo := r.heloName(p.Helo)
 	secrets := r.secrets()
 	prof := p
+	auth := delivery.Auth{
+		Mechanism: p.Auth, Username: p.Username, AllowPlaintext: p.AllowPlaintextAuth,
+		Secret: func(ctx context.Context) (string, error) { return secrets.Lookup(ctx, prof) },
+	}
+	if p.OAuth != "" {
+		auth.Secret, auth.Bearer = r.bearerSecret(p), true
+	}
 	return delivery.RelayOptions{
 		Host: p.Host, Port: p.Port, TLS: delivery.TLSMode(p.TLS), TLSConfig: tc, Helo: helo, Timeout: p.Timeout,
-		Auth: delivery.Auth{
-			Mechanism: p.Auth, Username: p.Username, AllowPlaintext: p.AllowPlaintextAuth,
-			Secret: func(ctx context.Context) (string, error) { return secrets.Lookup(ctx, prof) },
-		},
+		Auth: auth,
 	}, nil
 }
 

@@ -31,8 +31,9 @@ type RelayOptions struct {
 
 // Relay delivers through one SMTP server.
 type Relay struct {
-	opts RelayOptions
-	log  *transcript
+	opts   RelayOptions
+	log    *transcript
+	shared relayShared // what its pools share, see Pool
 }
 
 // NewRelay returns a Relay.

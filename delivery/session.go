@@ -30,9 +30,15 @@ const (
 // Auth holds what AUTH needs. The secret is fetched only when the server
 // offers AUTH, so a keyring is never touched by a send that needs none.
 type Auth struct {
-	Mechanism string // auto (default), plain, login, cram-md5, xoauth2, scram-sha-256, none
+	Mechanism string // auto (default), plain, login, cram-md5, xoauth2, oauthbearer, scram-sha-256, none
 	Username  string // empty: no AUTH
-	Secret    func(ctx context.Context) (string, error)
+	// Secret returns the password or token. An *Error it returns is kept
+	// as it is (an OAuth grant that needs a new login, an identity provider
+	// that is down); any other error is a configuration failure.
+	Secret func(ctx context.Context) (string, error)
+	// Bearer says Secret returns an OAuth access token: auto then picks
+	// OAUTHBEARER, else XOAUTH2.
+	Bearer bool
 	// AllowPlaintext permits AUTH without TLS to a non-loopback server.
 	AllowPlaintext bool
 }
@@ -60,6 +66,9 @@ type conn struct {
 	stop   func() bool
 	log    *transcript
 	mech   string // the AUTH mechanism used, "" without AUTH
+	// outcome is how an MX connection is protected, for its results;
+	// zero for a relay.
+	outcome tlsOutcome
 }
 
 // open dials and brings a session up to the point where MAIL can be sent.
@@ -72,6 +81,9 @@ func open(ctx context.Context, cfg dialConfig) (*conn, error) {
 	}
 	return cn, err
 }
+
+// errNoSTARTTLS is a server without STARTTLS where TLS is required.
+var errNoSTARTTLS = errors.New("server does not offer STARTTLS")
 
 // fallbackError marks an opportunistic STARTTLS whose handshake failed:
 // the connection is unusable, so the caller reconnects in plaintext.
@@ -131,7 +143,7 @@ func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) 
 	switch {
 	case mode == TLSStartTLS && !offered:
 		c.Close()
-		return fail(&Error{Kind: Unavailable, Op: "tls", Host: cfg.Host, Err: errors.New("server does not offer STARTTLS; use --tls tls for port 465, or tls = \"opportunistic\" to allow plaintext")})
+		return fail(&Error{Kind: Unavailable, Op: "tls", Host: cfg.Host, Err: fmt.Errorf("%w; use --tls tls for port 465, or tls = \"opportunistic\" to allow plaintext", errNoSTARTTLS)})
 	case (mode == TLSStartTLS || mode == TLSOpportunistic) && offered:
 		if err := c.StartTLS(tlsConfig(cfg)); err != nil {
 			c.Close()
@@ -234,7 +246,11 @@ func authenticate(ctx context.Context, cn *conn, cfg dialConfig) error {
 	}
 	chosen := ""
 	if mech == "" || mech == "auto" {
-		for _, m := range []string{"SCRAM-SHA-256", "PLAIN", "LOGIN"} {
+		prefs := []string{"SCRAM-SHA-256", "PLAIN", "LOGIN"}
+		if a.Bearer {
+			prefs = []string{"OAUTHBEARER", "XOAUTH2"}
+		}
+		for _, m := range prefs {
 			if offered[m] {
 				chosen = m
 				break
@@ -254,6 +270,10 @@ func authenticate(ctx context.Context, cn *conn, cfg dialConfig) error {
 	}
 	secret, err := a.Secret(ctx)
 	if err != nil {
+		var de *Error
+		if errors.As(err, &de) {
+			return de
+		}
 		return &Error{Kind: Config, Op: "auth", Err: err}
 	}
 	var sa smtp.Auth
@@ -268,6 +288,8 @@ func authenticate(ctx context.Context, cn *conn, cfg dialConfig) error {
 		sa = smtp.ScramSHA256Auth(a.Username, secret)
 	case "XOAUTH2":
 		sa = smtp.XOAuth2Auth(a.Username, secret)
+	case "OAUTHBEARER":
+		sa = oauthBearer(a.Username, secret, cfg.Addr)
 	default:
 		return &Error{Kind: Config, Op: "auth", Err: fmt.Errorf("unsupported auth mechanism %q", mech)}
 	}
