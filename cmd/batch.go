@@ -418,7 +418,7 @@ func (b *batchRun) compose(row batch.Row) (*outgoing, error) {
 // opened at its first message and kept across messages; for direct MX, one
 // transport for all.
 func (b *batchRun) setupTransport(parallel int) error {
-	o, err := b.r.transportOptions(b.profile, b.o.del)
+	o, err := b.r.deliveryOptions(b.profile, b.o.del)
 	if err != nil {
 		return err
 	}

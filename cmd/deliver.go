@@ -142,7 +142,7 @@ func (r *runner) deliverOutgoing(ctx context.Context, cfg *profiles.Config, og *
 		}
 		r.logOutcome(cfg, rec)
 	}()
-	o, err := r.transportOptions(og.profile, del)
+	o, err := r.deliveryOptions(og.profile, del)
 	if err != nil {
 		return err
 	}

@@ -440,7 +440,7 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 			rep.Profile = p.Name
 		}
 	}
-	o, err := r.transportOptions(p, del)
+	o, err := r.deliveryOptions(p, del)
 	if err != nil {
 		return err
 	}

@@ -43,9 +43,9 @@ func routeFor(p *profiles.Profile, del deliveryOptions) spool.Route {
 	return spool.Route{}
 }
 
-// transportOptions turns the profile and the --server/--mx/--tls/--user
+// deliveryOptions turns the profile and the --server/--mx/--tls/--user
 // flags into delivery options: routeOptions of routeFor.
-func (r *runner) transportOptions(p *profiles.Profile, del deliveryOptions) (delivery.Options, error) {
+func (r *runner) deliveryOptions(p *profiles.Profile, del deliveryOptions) (delivery.Options, error) {
 	return r.routeOptions(p, routeFor(p, del), del.verbose)
 }
 
