@@ -30,29 +30,43 @@ const (
 var ErrJournalInUse = errors.New("batch: journal is in use by another mailout batch run")
 
 // Journal is the append-only record of row outcomes that lets a re-run skip
-// every key already sent. Each [Journal.Record] is one JSON line,
+// every key already sent. Each outcome is one JSON line,
 //
 //	{"time":"2025-01-02T03:04:05Z","status":"sent","row":7,"key":"bob@example.com"}
 //
-// written and fsynced before Record returns. On open, only the keys recorded
-// as sent or queued are kept, as 16-byte hashes. A Journal is safe for
-// concurrent use, and holds an exclusive lock on its file while open, so two
-// runs over the same journal cannot both mail a row.
+// On open, only the keys recorded as sent or queued are kept, as 16-byte
+// hashes. A Journal is safe for concurrent use, and holds an exclusive lock on
+// its file while open, so two runs over the same journal cannot both mail a
+// row.
+//
+// One writer goroutine makes the lines durable: it writes every line appended
+// since its last commit in one write and one fdatasync (fsync where there is
+// none), so a commit costs the same for one line as for a hundred. [Journal.Append]
+// hands a line to it and returns at once, waiting only while the window of
+// lines not yet durable is full (see [Journal.SetWindow]); [Journal.Record]
+// waits for its own line.
 type Journal struct {
 	path string
 	f    *os.File
 	now  func() time.Time
 
-	mu      sync.Mutex
-	cond    sync.Cond // signalled when an fsync ends
-	done    hashSet   // keys sent or queued
-	claimed map[keyHash]struct{}
-	written uint64 // lines written
-	synced  uint64 // lines known durable
-	syncing bool
-	err     error // sticky: after a failed write or fsync nothing can be trusted
-	closed  bool
+	mu       sync.Mutex
+	cond     sync.Cond // signalled when a commit ends
+	wake     chan struct{}
+	stopped  chan struct{} // closed when the writer returns
+	done     hashSet       // keys sent or queued
+	claimed  map[keyHash]struct{}
+	buf      []byte // lines appended, not yet handed to the writer
+	appended uint64 // lines appended
+	synced   uint64 // lines known durable
+	window   int
+	err      error // sticky: after a failed write or fsync nothing can be trusted
+	closed   bool
 }
+
+// DefaultWindow is the number of lines a [Journal] lets [Journal.Append] run
+// ahead of the last commit until [Journal.SetWindow] says otherwise.
+const DefaultWindow = 16
 
 // journalLine is the JSON shape of one journal line; the field order is the
 // order written.
@@ -91,12 +105,14 @@ func OpenJournal(path string) (*Journal, error) {
 		}
 		return nil, fmt.Errorf("journal %s: lock: %w", path, err)
 	}
-	j := &Journal{path: path, f: f, now: time.Now, claimed: make(map[keyHash]struct{})}
+	j := &Journal{path: path, f: f, now: time.Now, claimed: make(map[keyHash]struct{}),
+		window: DefaultWindow, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	j.cond.L = &j.mu
 	if err := j.load(); err != nil {
 		f.Close()
 		return nil, err
 	}
+	go j.writer()
 	return j, nil
 }
 
@@ -157,11 +173,11 @@ func (j *Journal) load() error {
 	return nil
 }
 
-// encodeJournalLine returns l as one JSON line, '<' and '>' unescaped so
+// appendJournalLine appends l to b as one JSON line, '<' and '>' unescaped so
 // that addresses stay readable.
-func encodeJournalLine(l journalLine) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+func appendJournalLine(b []byte, l journalLine) []byte {
+	buf := bytes.NewBuffer(b)
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	enc.Encode(l) // cannot fail: strings and an int
 	return buf.Bytes()
@@ -277,84 +293,156 @@ func (j *Journal) Claim(key string) bool {
 	return true
 }
 
-// Record appends the outcome of row (1-based) for key and returns once the
-// line is durable (fsynced). Status is [StatusSent], [StatusQueued] or
-// [StatusFailed]. Concurrent calls share fsyncs. After a failed write or
-// fsync, every later call returns that error.
+// SetWindow sets how many appended lines may wait for their commit before
+// [Journal.Append] waits: the most a crash can lose of what was appended. n
+// less than 1 means 1.
+func (j *Journal) SetWindow(n int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.window = max(n, 1)
+	j.cond.Broadcast()
+}
+
+// Append hands the outcome of row (1-based) for key to the writer and returns
+// without waiting for it to be durable, unless the window is full: then it
+// waits for the next commit. Status is [StatusSent], [StatusQueued] or
+// [StatusFailed]. A key appended as sent or queued counts as sent at once.
+// After a failed write or fsync, every later call returns that error.
+func (j *Journal) Append(key, status string, row int) error {
+	_, err := j.append(key, status, row)
+	return err
+}
+
+// Record is [Journal.Append] that returns once the line is durable.
 func (j *Journal) Record(key, status string, row int) error {
+	n, err := j.append(key, status, row)
+	if err != nil {
+		return err
+	}
+	return j.waitSynced(n)
+}
+
+// Sync returns once every line appended so far is durable.
+func (j *Journal) Sync() error {
+	j.mu.Lock()
+	n := j.appended
+	j.mu.Unlock()
+	return j.waitSynced(n)
+}
+
+// append queues the line and returns its number.
+func (j *Journal) append(key, status string, row int) (uint64, error) {
 	switch status {
 	case StatusSent, StatusQueued, StatusFailed:
 	default:
-		return fmt.Errorf("journal: cannot record status %q", status)
+		return 0, fmt.Errorf("journal: cannot record status %q", status)
 	}
 	if key == "" {
-		return errors.New("journal: empty key")
+		return 0, errors.New("journal: empty key")
 	}
 	if !utf8.ValidString(key) {
-		return errors.New("journal: key is not valid UTF-8")
+		return 0, errors.New("journal: key is not valid UTF-8")
 	}
-	line := encodeJournalLine(journalLine{Time: j.now().UTC().Format(time.RFC3339), Status: status, Row: row, Key: key})
 	h := hashKey(key)
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	for j.err == nil && !j.closed && j.appended-j.synced >= uint64(j.window) {
+		j.cond.Wait()
+	}
 	if j.closed {
-		return fmt.Errorf("journal %s: closed", j.path)
+		return 0, fmt.Errorf("journal %s: closed", j.path)
 	}
 	if j.err != nil {
-		return j.err
+		return 0, j.err
 	}
-	if _, err := j.f.Write(line); err != nil {
-		j.err = fmt.Errorf("journal %s: %w", j.path, err)
-		return j.err
+	j.buf = appendJournalLine(j.buf, journalLine{Time: j.now().UTC().Format(time.RFC3339), Status: status, Row: row, Key: key})
+	j.appended++
+	if status != StatusFailed {
+		j.done.add(h)
+		delete(j.claimed, h)
 	}
-	j.written++
-	mine := j.written
-	// Group commit: one caller fsyncs everything written so far while the
-	// others wait for it; whoever finds its line not yet covered goes next.
-	for j.synced < mine && j.err == nil {
-		if j.syncing {
-			j.cond.Wait()
-			continue
-		}
-		j.syncing = true
-		target := j.written
-		j.mu.Unlock()
-		err := j.f.Sync()
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	return j.appended, nil
+}
+
+// waitSynced waits until line n is durable or the journal failed.
+func (j *Journal) waitSynced(n uint64) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for j.synced < n && j.err == nil {
+		j.cond.Wait()
+	}
+	return j.err
+}
+
+// writer commits the appended lines until Close: each round takes all that
+// piled up during the last one, so commits grow with the load instead of
+// queueing.
+func (j *Journal) writer() {
+	defer close(j.stopped)
+	var spare []byte
+	for {
 		j.mu.Lock()
-		j.syncing = false
+		for len(j.buf) == 0 && !j.closed {
+			j.mu.Unlock()
+			<-j.wake
+			j.mu.Lock()
+		}
+		if len(j.buf) == 0 { // closed, and everything committed
+			j.mu.Unlock()
+			return
+		}
+		lines, target := j.buf, j.appended
+		j.buf = spare[:0]
+		j.mu.Unlock()
+
+		_, err := j.f.Write(lines)
+		if err == nil {
+			err = datasync(j.f)
+		}
+		spare = lines
+
+		j.mu.Lock()
 		if err != nil {
 			j.err = fmt.Errorf("journal %s: %w", j.path, err)
 		} else {
 			j.synced = target
 		}
 		j.cond.Broadcast()
+		failed := j.err != nil
+		j.mu.Unlock()
+		if failed {
+			return
+		}
 	}
-	if j.err != nil {
-		return j.err
-	}
-	if status != StatusFailed {
-		j.done.add(h)
-		delete(j.claimed, h)
-	}
-	return nil
 }
 
-// Close releases the journal's lock and file. Every recorded line is already
-// durable.
+// Close commits what was appended, then releases the journal's lock and
+// file. It returns the error of a failed commit, if any.
 func (j *Journal) Close() error {
 	j.mu.Lock()
-	defer j.mu.Unlock()
-	for j.syncing {
-		j.cond.Wait()
-	}
 	if j.closed {
+		j.mu.Unlock()
 		return nil
 	}
 	j.closed = true
-	if err := j.f.Close(); err != nil {
-		return fmt.Errorf("journal %s: %w", j.path, err)
+	j.cond.Broadcast()
+	j.mu.Unlock()
+	select {
+	case j.wake <- struct{}{}:
+	default:
 	}
-	return nil
+	<-j.stopped
+	j.mu.Lock()
+	err := j.err
+	j.mu.Unlock()
+	if cerr := j.f.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("journal %s: %w", j.path, cerr)
+	}
+	return err
 }
 
 // DefaultJournalPath returns the journal of a CSV file mailed with a template:

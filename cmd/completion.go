@@ -143,7 +143,7 @@ func (r *runner) complete(app *cli.App, words []string) []string {
 // profile name, a queue ID or a shell.
 func (r *runner) argValues(cmd string, done []string) []string {
 	switch cmd {
-	case "profile show", "profile test", "profile set-password", "profile delete-password":
+	case "profile show", "profile test", "profile set-password", "profile delete-password", "profile login", "profile logout":
 		return r.profileNames(done)
 	case "queue show", "queue delete":
 		return r.queueIDs(done)
@@ -153,10 +153,17 @@ func (r *runner) argValues(cmd string, done []string) []string {
 	return nil
 }
 
-// flagEnums are the values of the flags that take a fixed set.
+// flagEnums are the values of the flags that take a fixed set; --tls
+// takes those of the profile key.
 var flagEnums = map[string][]string{
-	"tls":  {"starttls", "tls", "opportunistic", "none"},
+	"tls":  profileValues("tls"),
 	"when": {"failure", "stderr", "output", "always"},
+}
+
+// profileValues are the allowed values of a profile key.
+func profileValues(key string) []string {
+	k, _ := profiles.Lookup(key)
+	return k.Values
 }
 
 // flagValues completes the value of f, given as prefix+val in one word.

@@ -321,13 +321,9 @@ func TestManSections(t *testing.T) {
 	for _, c := range []string{"0", "64", "65", "66", "67", "68", "69", "70", "74", "75", "77", "78"} {
 		want = append(want, ".TP\n\\fB"+c+"\\fR\n")
 	}
-	for _, k := range []string{
-		"default_profile", "local_domain", "aliases_file", "queue_dir", "max_queue_age", "log", "helo", "timeout",
-		"transport", "host", "port", "tls", "tls_ca_file", "tls_fingerprint", "tls_cert_file", "tls_key_file",
-		"tls_skip_verify", "auth", "username", "password_command", "password_env", "allow_plaintext_auth", "from",
-		"from_rewrite", "resolver", "mx_port", "dkim_domain", "dkim_selector", "dkim_key_file",
-	} {
-		want = append(want, ".TP\n\\fB"+k+"\\fR\n")
+	// Every key of the schema (profiles checks it against SPEC.md).
+	for _, k := range profiles.Schema {
+		want = append(want, ".TP\n\\fB"+roffEscape(k.Name)+"\\fR\n"+roffEscape(k.Describe())+"\n")
 	}
 	for _, f := range []string{"-t", "-i, -oi", "-f ADDR, -fADDR", "-F NAME, -FNAME", "-C FILE", "-bm", "-bp", "-q", "-N DSN", "-R RET", "-V ENVID", "-B TYPE"} {
 		want = append(want, ".TP\n\\fB"+roffEscape(f)+"\\fR\n")
@@ -418,7 +414,7 @@ func TestCompletionCandidates(t *testing.T) {
 		{"mailout queue |", []string{"list", "show", "delete", "flush"}},
 		{"mailout queue show |", []string{id}},
 		{"mailout queue show " + id + " |", nil},
-		{"mailout profile |", []string{"list", "show", "test", "set-password", "delete-password"}},
+		{"mailout profile |", []string{"list", "show", "test", "set-password", "delete-password", "login", "logout"}},
 		{"mailout profile show |", []string{"direct", "work"}},
 		{"mailout profile test w|", []string{"work"}},
 		{"mailout --config " + other + " profile show |", []string{"elsewhere"}},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mailout/delivery"
+	"mailout/message"
 	"mailout/profiles"
 )
 
@@ -50,8 +51,35 @@ func (r *runner) logOutcome(cfg *profiles.Config, rec logRecord) {
 	if rec.queueID != "" {
 		line += " queue-id=" + rec.queueID
 	}
+	if t := tlsSummary(rec.result); t != "" {
+		line += " tls=" + t
+	}
 	line += fmt.Sprintf(" exit=%d reply=%q", exitCode(rec.err), reply)
 	r.writeLog(cfg, line)
+}
+
+// tlsSummary says how direct delivery protected each domain, e.g.
+// "example.org:mta-sts/enforce,example.net:opportunistic"; "" for a relay.
+func tlsSummary(res *delivery.Result) string {
+	if res == nil {
+		return ""
+	}
+	var parts []string
+	seen := map[string]bool{}
+	for _, rr := range res.Recipients {
+		if rr.TLS == "" && rr.MTASTS == "" {
+			continue
+		}
+		s := strings.ToLower(message.Domain(rr.Address)) + ":" + orDash(rr.TLS)
+		if rr.MTASTS != "" {
+			s += "/" + rr.MTASTS
+		}
+		if !seen[s] {
+			seen[s] = true
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 func orDash(s string) string {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"mailout/profiles"
 )
 
 // newManCommand is `mailout man`. The page is rendered from the same
@@ -277,41 +279,6 @@ func writeManSendmail(m *manWriter) {
 		"-bs, -bv, -bi and -bt are usage errors (64). Other unknown flags are ignored with a warning in the log.")
 }
 
-// configKeys documents the configuration file; each entry is a key (or
-// table) and its meaning.
-var configKeys = []struct{ table, key, text string }{
-	{"", "default_profile", "the profile used when none is chosen and no profile's from matches the sender"},
-	{"", "local_domain", "domain given to recipients without @"},
-	{"", "aliases_file", "an aliases file in the classic format; [aliases] wins over it"},
-	{"", "queue_dir", "the spool; unset, --queue-on-failure uses $XDG_STATE_HOME/mailout/queue and sendmail mode never queues (exits 75)"},
-	{"", "max_queue_age", "give up on a queued message after this long, e.g. \"120h\"; the sender gets a bounce"},
-	{"", "log", "\"syslog\" or a file path: one line per message"},
-	{"aliases", "NAME", "a local name and the address(es) it stands for; default catches any other local name"},
-	{"defaults", "helo", "the name given in HELO/EHLO; inherited by every profile like every [defaults] key"},
-	{"defaults", "timeout", "per connect and per read or write of inactivity, not in total, e.g. \"30s\""},
-	{"profiles.NAME", "transport", "smtp (default, through host) or mx (directly to the recipients' MX hosts)"},
-	{"profiles.NAME", "host", "the relay"},
-	{"profiles.NAME", "port", "default 587 for starttls and opportunistic, 465 for tls, 25 for none"},
-	{"profiles.NAME", "tls", "starttls (smtp default), tls, opportunistic (mx default) or none"},
-	{"profiles.NAME", "tls_ca_file", "an extra CA bundle"},
-	{"profiles.NAME", "tls_fingerprint", "SHA-256 of the server certificate, which pins it"},
-	{"profiles.NAME", "tls_cert_file", "client certificate, with tls_key_file"},
-	{"profiles.NAME", "tls_key_file", "client key"},
-	{"profiles.NAME", "tls_skip_verify", "do not verify the server certificate (a loud warning on stderr and in the log)"},
-	{"profiles.NAME", "auth", "auto, plain, login, cram-md5, xoauth2, scram-sha-256 or none; auto over TLS prefers SCRAM-SHA-256, then PLAIN, then LOGIN"},
-	{"profiles.NAME", "username", "the AUTH user; a secret is looked up only when the server offers AUTH"},
-	{"profiles.NAME", "password_command", "a command printing the secret on its first line (stdin /dev/null, 10 s timeout)"},
-	{"profiles.NAME", "password_env", "an environment variable holding the secret; with neither, the OS keyring (service mailout, user = profile name)"},
-	{"profiles.NAME", "allow_plaintext_auth", "allow AUTH without TLS to hosts other than loopback"},
-	{"profiles.NAME", "from", "the sender address; also chooses this profile when it equals -r"},
-	{"profiles.NAME", "from_rewrite", "sendmail mode: local (default), always or never"},
-	{"profiles.NAME", "resolver", "DNS server for MX lookups, e.g. \"127.0.0.1:53\"; default: the system's"},
-	{"profiles.NAME", "mx_port", "port of the MX hosts (for testing only)"},
-	{"profiles.NAME", "dkim_domain", "sign with DKIM for this domain (d=)"},
-	{"profiles.NAME", "dkim_selector", "the DKIM selector (s=)"},
-	{"profiles.NAME", "dkim_key_file", "the DKIM private key, RSA or Ed25519, PEM"},
-}
-
 func writeManConfig(m *manWriter) {
 	m.line(".SH CONFIGURATION")
 	m.text("The first found of --config (sendmail: -C), $MAILOUT_CONFIG, $XDG_CONFIG_HOME/mailout/config.toml " +
@@ -320,20 +287,22 @@ func writeManConfig(m *manWriter) {
 		"and key (78); a file, or a password_command, that others can write is refused (78).")
 	m.para("The profile is -P (or $MAILOUT_PROFILE), else the one whose from equals the sender (-r, sendmail -f), " +
 		"else default_profile, else the only profile.")
-	for i, k := range configKeys {
-		if i == 0 || k.table != configKeys[i-1].table {
-			if k.table == "" {
-				m.para("Top-level keys:")
-			} else {
-				m.para("[" + k.table + "]:")
-			}
-			m.line(".RS 4")
-		}
-		m.item(k.key, k.text)
-		if i+1 == len(configKeys) || configKeys[i+1].table != k.table {
-			m.line(".RE")
+	m.para("Top-level keys:")
+	m.line(".RS 4")
+	for _, k := range profiles.Schema {
+		if !k.Profile {
+			m.item(k.Name, k.Describe())
 		}
 	}
+	m.line(".RE")
+	m.para("Profile keys, in [defaults] and [profiles.NAME]; a key the profile's transport does not use is an error (78):")
+	m.line(".RS 4")
+	for _, k := range profiles.Schema {
+		if k.Profile {
+			m.item(k.Name, k.Describe())
+		}
+	}
+	m.line(".RE")
 	m.para("Secrets never appear in the configuration file, logs, --verbose, --json or profile show.")
 }
 

@@ -12,10 +12,11 @@ import (
 // helo) and its timeout, not its relay's TLS settings.
 func (r *runner) mxOptions(p *profiles.Profile) (delivery.MXOptions, error) {
 	o := delivery.MXOptions{
-		Port: profiles.DefaultMXPort, Helo: r.env.Hostname(), TLS: delivery.TLSOpportunistic,
+		Port: profiles.DefaultMXPort, Helo: r.heloName(""), TLS: delivery.TLSOpportunistic,
 		Timeout: profiles.DefaultTimeout,
 	}
 	if p == nil {
+		r.tlsPolicyOptions(p, &o)
 		return o, nil
 	}
 	if p.Helo != "" {
@@ -31,6 +32,7 @@ func (r *runner) mxOptions(p *profiles.Profile) (delivery.MXOptions, error) {
 		o.Port = p.MXPort
 	}
 	if p.Transport != string(delivery.TransportMX) {
+		r.tlsPolicyOptions(p, &o)
 		return o, nil
 	}
 	if p.TLS != "" {
@@ -44,6 +46,7 @@ func (r *runner) mxOptions(p *profiles.Profile) (delivery.MXOptions, error) {
 	// each connection verifies the MX host it reached.
 	tc.ServerName = ""
 	o.TLSConfig = tc
+	r.tlsPolicyOptions(p, &o)
 	return o, nil
 }
 

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 
 	"mailout/delivery"
@@ -26,6 +27,12 @@ type jsonRecipient struct {
 	Status  string `json:"status"`
 	Host    string `json:"host,omitempty"`
 	Reply   string `json:"reply,omitempty"`
+	// TLS is how direct MX delivery protected it (dane, mta-sts,
+	// starttls, opportunistic, none); MTASTS the domain's MTA-STS mode as
+	// applied; TLSReport what a testing policy would have refused.
+	TLS       string `json:"tls,omitempty"`
+	MTASTS    string `json:"mta_sts,omitempty"`
+	TLSReport string `json:"tls_report,omitempty"`
 }
 
 type jsonObject struct {
@@ -45,7 +52,8 @@ func (o *jsonOutput) object(err error) jsonObject {
 		Transport: o.transport, Recipients: []jsonRecipient{}, ExitCode: exitCode(err), Row: o.row}
 	if o.result != nil {
 		for _, rr := range o.result.Recipients {
-			obj.Recipients = append(obj.Recipients, jsonRecipient{Address: rr.Address, Status: string(rr.Status), Host: rr.Host, Reply: rr.Reply})
+			obj.Recipients = append(obj.Recipients, jsonRecipient{Address: rr.Address, Status: string(rr.Status), Host: rr.Host, Reply: rr.Reply,
+				TLS: rr.TLS, MTASTS: rr.MTASTS, TLSReport: rr.TLSReport})
 		}
 	}
 	if err != nil {
@@ -69,7 +77,23 @@ func (o *jsonOutput) finish(err error) {
 	if !o.enabled {
 		return
 	}
-	enc := json.NewEncoder(o.w)
+	jsonLine(o.w, o.object(err))
+}
+
+// jsonLine writes v as one line of JSON with '<', '>' and '&' left
+// readable: addresses and SMTP replies are full of them. Every JSON
+// output goes through here.
+func jsonLine(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	enc.Encode(o.object(err))
+	return enc.Encode(v)
+}
+
+// writeJSON is jsonLine for a command's whole output, a failed write
+// being exit 74.
+func writeJSON(w io.Writer, v any) error {
+	if err := jsonLine(w, v); err != nil {
+		return withCode(exitIOErr, fmt.Errorf("write output: %w", err))
+	}
+	return nil
 }

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -23,7 +23,7 @@ import (
 )
 
 // profileCommands is what `mailout profile` accepts, for its errors.
-const profileCommands = "list, show, test, set-password or delete-password"
+const profileCommands = "list, show, test, set-password, delete-password, login or logout"
 
 // maxSecretBytes bounds a password read from standard input: a secret is a
 // line, and a file piped by mistake should not fill the keyring.
@@ -34,7 +34,7 @@ func (r *runner) newProfileCommand() *cli.Command {
 	return &cli.Command{
 		Name:            "profile",
 		Usage:           "list, show and test profiles; manage their passwords",
-		ArgsUsage:       "list | show NAME | test [NAME] | set-password NAME | delete-password NAME",
+		ArgsUsage:       "list | show NAME | test [NAME] | set-password NAME | delete-password NAME | login NAME [--device|--browser] | logout NAME",
 		HideHelpCommand: true,
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -42,7 +42,7 @@ func (r *runner) newProfileCommand() *cli.Command {
 			}
 			return usageErrorf("profile: unknown command %q: want %s", c.Args().First(), profileCommands)
 		},
-		Subcommands: []*cli.Command{
+		Subcommands: append([]*cli.Command{
 			{
 				Name:   "list",
 				Usage:  "list the profiles; * marks the one used when none is chosen",
@@ -74,7 +74,7 @@ func (r *runner) newProfileCommand() *cli.Command {
 				ArgsUsage: "NAME",
 				Action:    r.profileDeletePassword,
 			},
-		},
+		}, r.oauthCommands()...),
 	}
 }
 
@@ -129,7 +129,8 @@ type listEntry struct {
 	Default   bool   `json:"default"`
 	Transport string `json:"transport"`
 	Host      string `json:"host,omitempty"`
-	Port      int    `json:"port"`
+	Port      int    `json:"port,omitempty"`
+	APIURL    string `json:"api_url,omitempty"`
 	From      string `json:"from,omitempty"`
 }
 
@@ -152,10 +153,8 @@ func (r *runner) profileList(c *cli.Context) error {
 	entries := []listEntry{}
 	for _, n := range cfg.Names() {
 		p := cfg.Profiles[n]
-		e := listEntry{Name: n, Default: n == def, Transport: p.Transport, Port: p.Port, From: p.From}
-		if p.Transport != "mx" {
-			e.Host = p.Host
-		}
+		e := listEntry{Name: n, Default: n == def, Transport: p.Transport, Host: p.Host, Port: p.Port,
+			APIURL: p.APIURL, From: p.From}
 		entries = append(entries, e)
 	}
 	if globalBool(c, "json") {
@@ -168,8 +167,13 @@ func (r *runner) profileList(c *cli.Context) error {
 		if e.Default {
 			mark = "*"
 		}
-		if e.Transport != "mx" {
+		switch {
+		case e.Transport == "smtp":
 			server = net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
+		case e.APIURL != "":
+			server = e.APIURL
+		case e.Transport != "mx":
+			server = "(" + e.Transport + " API)"
 		}
 		if from == "" {
 			from = "-"
@@ -179,114 +183,12 @@ func (r *runner) profileList(c *cli.Context) error {
 	return tw.flush()
 }
 
-// setting is one effective key of a profile in `profile show`.
-type setting struct {
-	Key    string `json:"key"`
-	Value  any    `json:"value"`
-	Origin string `json:"origin"` // "profile", "defaults" or "default"
-	Note   string `json:"note,omitempty"`
-}
-
 // showReport is `profile show --json`.
 type showReport struct {
-	Profile  string    `json:"profile"`
-	Config   string    `json:"config"`
-	Settings []setting `json:"settings"`
-	Secret   string    `json:"secret"` // where the password comes from, never the password
-}
-
-// settings lists p's effective keys in the order of SPEC.md's example:
-// every key the profile or [defaults] set, and every built-in default that
-// applies, marked as such.
-func (r *runner) settings(p *profiles.Profile) []setting {
-	var out []setting
-	add := func(key string, value, def any) {
-		switch {
-		case p.Inherited[key]:
-			out = append(out, setting{Key: key, Value: value, Origin: "defaults"})
-		case def != nil && value == def && !p.IsSet(key):
-			out = append(out, setting{Key: key, Value: value, Origin: "default"})
-		case value != "" && value != false && value != 0:
-			out = append(out, setting{Key: key, Value: value, Origin: "profile"})
-		}
-	}
-	mx, relay := p.Transport == "mx", p.Transport == "smtp"
-	api := !mx && !relay
-	add("transport", p.Transport, "smtp")
-	switch {
-	case mx:
-		add("resolver", p.Resolver, nil)
-		add("mx_port", p.Port, profiles.DefaultMXPort)
-		add("tls", p.TLS, "opportunistic")
-	case relay:
-		add("host", p.Host, nil)
-		add("port", p.Port, defaultPort(delivery.TLSMode(p.TLS)))
-		add("tls", p.TLS, "starttls")
-	}
-	if !api {
-		add("tls_ca_file", p.TLSCAFile, nil)
-		add("tls_fingerprint", p.TLSFingerprint, nil)
-		add("tls_cert_file", p.TLSCertFile, nil)
-		add("tls_key_file", p.TLSKeyFile, nil)
-		add("tls_skip_verify", p.TLSSkipVerify, nil)
-	}
-	if relay {
-		add("auth", p.Auth, "auto")
-		add("username", p.Username, nil)
-	}
-	add("password_command", p.PasswordCommand, nil)
-	add("password_env", p.PasswordEnv, nil)
-	if relay {
-		add("allow_plaintext_auth", p.AllowPlaintextAuth, nil)
-	}
-	add("from", p.From, nil)
-	add("from_rewrite", p.FromRewrite, "local")
-	if !api {
-		if p.Helo == "" {
-			out = append(out, setting{Key: "helo", Value: r.env.Hostname(), Origin: "default", Note: "this host's name"})
-		} else {
-			add("helo", p.Helo, nil)
-		}
-	}
-	add("timeout", p.Timeout.String(), profiles.DefaultTimeout.String())
-	if relay { // the mx keys, for --mx
-		add("resolver", p.Resolver, nil)
-		add("mx_port", p.MXPort, nil)
-	}
-	add("dkim_domain", p.DKIMDomain, nil)
-	add("dkim_selector", p.DKIMSelector, nil)
-	add("dkim_key_file", p.DKIMKeyFile, nil)
-	if p.IsSet("mta_sts") {
-		add("mta_sts", p.MTASTS, nil)
-	}
-	if p.IsSet("dane") {
-		out = append(out, setting{Key: "dane", Value: p.DANE, Origin: origin(p, "dane")})
-	}
-	add("api_url", p.APIURL, nil)
-	add("aws_region", p.AWSRegion, nil)
-	add("mailgun_domain", p.MailgunDomain, nil)
-	add("oauth", p.OAuth, nil)
-	add("oauth_client_id", p.OAuthClientID, nil)
-	add("oauth_tenant", p.OAuthTenant, profiles.DefaultOAuthTenant)
-	add("oauth_flow", p.OAuthFlow, nil)
-	add("oauth_client_secret_command", p.OAuthClientSecretCommand, nil)
-	add("oauth_client_secret_env", p.OAuthClientSecretEnv, nil)
-	add("oauth_token_file", p.OAuthTokenFile, nil)
-	add("oauth_device_url", p.OAuthDeviceURL, nil)
-	add("oauth_auth_url", p.OAuthAuthURL, nil)
-	add("oauth_token_url", p.OAuthTokenURL, nil)
-	if len(p.OAuthScopes) > 0 {
-		out = append(out, setting{Key: "oauth_scopes", Value: p.OAuthScopes, Origin: origin(p, "oauth_scopes")})
-	}
-	return out
-}
-
-// origin is where a set key of p came from, for `profile show`.
-func origin(p *profiles.Profile, key string) string {
-	if p.Inherited[key] {
-		return "defaults"
-	}
-	return "profile"
+	Profile  string             `json:"profile"`
+	Config   string             `json:"config"`
+	Settings []profiles.Setting `json:"settings"`
+	Secret   string             `json:"secret"` // where the password comes from, never the password
 }
 
 // secretSource says where p's password would come from, or why none is
@@ -295,7 +197,11 @@ func (r *runner) secretSource(p *profiles.Profile) string {
 	switch {
 	case p.Transport == "mx":
 		return "none (direct MX delivery does not authenticate)"
-	case p.Username == "" || p.Auth == "none":
+	case p.OAuth != "":
+		return r.oauthState(p)
+	case p.Transport == "ses":
+		return "none (ses takes AWS credentials from the default chain)"
+	case p.Transport == "smtp" && (p.Username == "" || p.Auth == "none"):
 		return "none (no AUTH: the profile has no username)"
 	}
 	return r.secrets().Source(p)
@@ -307,7 +213,7 @@ func (r *runner) profileShow(c *cli.Context) error {
 		return err
 	}
 	cfg, _ := r.config(c)
-	rep := showReport{Profile: p.Name, Config: cfg.Path, Settings: r.settings(p), Secret: r.secretSource(p)}
+	rep := showReport{Profile: p.Name, Config: cfg.Path, Settings: p.Settings(r.shownHelo()), Secret: r.secretSource(p)}
 	if globalBool(c, "json") {
 		return writeJSON(r.env.Stdout, rep)
 	}
@@ -342,26 +248,42 @@ func tomlKey(s string) string {
 }
 
 func tomlValue(v any) string {
-	if s, ok := v.(string); ok {
-		return strconv.Quote(s)
+	switch x := v.(type) {
+	case string:
+		return strconv.Quote(x)
+	case []string:
+		q := make([]string, len(x))
+		for i, s := range x {
+			q[i] = strconv.Quote(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
 	}
 	return fmt.Sprint(v)
 }
 
 // testReport is what `profile test` found, printed as text or --json.
 type testReport struct {
-	Profile       string      `json:"profile,omitempty"`
-	Server        string      `json:"server,omitempty"`
-	Extensions    []string    `json:"extensions,omitempty"`
-	TLS           *tlsReport  `json:"tls,omitempty"`
-	AuthUser      string      `json:"auth_user,omitempty"`      // the username, also when AUTH was not used
-	AuthMechanism string      `json:"auth_mechanism,omitempty"` // set only when AUTH succeeded
-	Domain        string      `json:"domain,omitempty"`
-	MX            []mxReport  `json:"mx,omitempty"`
-	SPF           *spfReport  `json:"spf,omitempty"`
-	DKIM          *dkimReport `json:"dkim,omitempty"`
-	ExitCode      int         `json:"exit_code"`
-	Error         string      `json:"error,omitempty"`
+	Profile       string       `json:"profile,omitempty"`
+	Server        string       `json:"server,omitempty"`
+	Extensions    []string     `json:"extensions,omitempty"`
+	TLS           *tlsReport   `json:"tls,omitempty"`
+	AuthUser      string       `json:"auth_user,omitempty"`      // the username, also when AUTH was not used
+	AuthMechanism string       `json:"auth_mechanism,omitempty"` // set only when AUTH succeeded
+	Domain        string       `json:"domain,omitempty"`
+	MX            []mxReport   `json:"mx,omitempty"`
+	MTASTS        *stsReport   `json:"mta_sts,omitempty"`
+	SPF           *spfReport   `json:"spf,omitempty"`
+	DKIM          *dkimReport  `json:"dkim,omitempty"`
+	API           *apiReport   `json:"api,omitempty"`
+	OAuth         *oauthReport `json:"oauth,omitempty"`
+	ExitCode      int          `json:"exit_code"`
+	Error         string       `json:"error,omitempty"`
+}
+
+type apiReport struct {
+	Transport   string `json:"transport"`
+	URL         string `json:"url"`
+	Credentials string `json:"credentials,omitempty"`
 }
 
 type tlsReport struct {
@@ -382,6 +304,18 @@ type mxReport struct {
 	STARTTLS   bool     `json:"starttls"`
 	Extensions []string `json:"extensions,omitempty"`
 	Error      string   `json:"error,omitempty"`
+	// TLSPolicy is how delivery would protect the host (dane, mta-sts; ""
+	// for the profile's tls mode); PolicyError why it would skip it.
+	TLSPolicy   string `json:"tls_policy,omitempty"`
+	PolicyError string `json:"policy_error,omitempty"`
+}
+
+// stsReport is the MTA-STS policy delivery would apply to the domain.
+type stsReport struct {
+	Mode  string   `json:"mode,omitempty"` // as applied: enforce or testing; "" for none
+	ID    string   `json:"id,omitempty"`
+	MX    []string `json:"mx,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 type spfReport struct {
@@ -444,12 +378,16 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 	if err != nil {
 		return err
 	}
+	r.warnHelo(o)
 	to := c.String("to")
 	if o.Transport == delivery.TransportMX {
 		return r.testMX(c.Context, p, o, to, rep)
 	}
 	if to != "" {
 		return usageErrorf("profile test: --to goes with an mx profile or --mx")
+	}
+	if o.Transport.IsAPI() {
+		return r.testAPI(c.Context, p, o, rep)
 	}
 	pr, err := delivery.Probe(c.Context, o, "")
 	if pr != nil {
@@ -463,7 +401,26 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 		rep.TLS = describeTLS(*pr.TLS)
 	}
 	rep.AuthUser, rep.AuthMechanism = pr.AuthUser, pr.AuthMechanism
+	rep.OAuth = r.testOAuth(p)
 	return nil
+}
+
+// warnHelo warns about an EHLO name that is not fully qualified, which
+// relays and MX hosts requiring one (Postfix's
+// reject_non_fqdn_helo_hostname) refuse. An address literal, the default
+// without an FQDN, is fine.
+func (r *runner) warnHelo(o delivery.Options) {
+	helo := o.Relay.Helo
+	switch {
+	case o.Transport.IsAPI():
+		return
+	case o.Transport == delivery.TransportMX:
+		helo = o.MX.Helo
+	}
+	if helo == "" || strings.HasPrefix(helo, "[") || strings.Contains(strings.Trim(helo, "."), ".") {
+		return
+	}
+	fmt.Fprintf(r.env.Stderr, "mailout: warning: helo name %q is not fully qualified; servers that require an FQDN refuse it: set helo to this host's full name\n", helo)
 }
 
 func describeTLS(st tls.ConnectionState) *tlsReport {
@@ -501,14 +458,44 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Opt
 	var errs []error
 	for _, h := range hosts {
 		m := mxReport{Host: h.Host, Preference: h.Preference, Implicit: h.Implicit, Addr: h.Addr,
-			Answered: h.Answered, STARTTLS: h.STARTTLS, Extensions: h.Extensions}
+			Answered: h.Answered, STARTTLS: h.STARTTLS, Extensions: h.Extensions, TLSPolicy: h.TLSPolicy}
 		if h.Err != nil {
 			m.Error = oneLine(h.Err.Error())
 			errs = append(errs, h.Err)
 		}
+		if h.PolicyErr != nil {
+			m.PolicyError = oneLine(h.PolicyErr.Error())
+		}
 		rep.MX = append(rep.MX, m)
 	}
+	if o.MX.MTASTS != "" && o.MX.MTASTS != delivery.MTASTSOff {
+		pol := delivery.NewMX(o.MXConfig()).Policy(ctx, domain)
+		rep.MTASTS = &stsReport{Mode: pol.MTASTS, ID: pol.PolicyID, MX: pol.MX}
+		if pol.Err != nil {
+			rep.MTASTS.Error = oneLine(pol.Err.Error())
+		}
+	}
 
+	if err := r.checkSPF(ctx, txt, p, rep, "a mx"); err != nil {
+		return err
+	}
+
+	if d := o.DKIM; d != nil {
+		rep.DKIM = &dkimReport{Name: d.Selector + "._domainkey." + d.Domain, Record: delivery.DKIMRecord(d.Key)}
+	}
+
+	for _, h := range hosts {
+		if h.Answered {
+			return nil
+		}
+	}
+	return delivery.Worst(errs...)
+}
+
+// checkSPF looks up the From domain's SPF record, as receivers will, and
+// warns when there is none, or when it does not name mech, the
+// mechanism that covers the servers sending for this profile.
+func (r *runner) checkSPF(ctx context.Context, txt delivery.TXTResolver, p *profiles.Profile, rep *testReport, mech string) error {
 	from, err := r.defaultFrom(p)
 	if err != nil {
 		return err
@@ -525,20 +512,38 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Opt
 		spf.Record = rec
 	}
 	rep.SPF = spf
-	if spf.Record == "" && spf.Error == "" {
-		fmt.Fprintf(r.env.Stderr, "mailout: warning: %s publishes no SPF record; receivers may refuse or junk mail from this host: publish a TXT record such as \"v=spf1 a mx ~all\"\n", fromDomain)
+	switch {
+	case spf.Record == "" && spf.Error == "":
+		fmt.Fprintf(r.env.Stderr, "mailout: warning: %s publishes no SPF record; receivers may refuse or junk mail from this host: publish a TXT record such as \"v=spf1 %s ~all\"\n", fromDomain, mech)
+	case spf.Record != "" && strings.HasPrefix(mech, "include:") && !slices.Contains(strings.Fields(spf.Record), mech):
+		fmt.Fprintf(r.env.Stderr, "mailout: warning: the SPF record of %s does not name %s; add it, or receivers may refuse or junk what the provider sends for you\n", fromDomain, mech)
 	}
+	return nil
+}
 
-	if d := o.DKIM; d != nil {
-		rep.DKIM = &dkimReport{Name: d.Selector + "._domainkey." + d.Domain, Record: delivery.DKIMRecord(d.Key)}
+// testAPI proves an API profile's credentials with the provider's cheap
+// authenticated call (or by getting a token) and checks the From
+// domain's SPF for the provider's servers.
+func (r *runner) testAPI(ctx context.Context, p *profiles.Profile, o delivery.Options, rep *testReport) error {
+	pr, err := delivery.Probe(ctx, o, "")
+	if pr != nil {
+		rep.API = &apiReport{Transport: string(o.Transport), URL: pr.URL, Credentials: pr.Credentials}
 	}
+	if err != nil {
+		return err
+	}
+	rep.OAuth = r.testOAuth(p)
+	txt := r.env.TXT
+	if txt == nil {
+		txt = net.DefaultResolver
+	}
+	return r.checkSPF(ctx, txt, p, rep, "include:"+spfInclude[o.Transport])
+}
 
-	for _, h := range hosts {
-		if h.Answered {
-			return nil
-		}
-	}
-	return delivery.Worst(errs...)
+// spfInclude is the SPF include that covers each provider's servers.
+var spfInclude = map[delivery.TransportKind]string{
+	delivery.TransportGraph: "spf.protection.outlook.com", delivery.TransportGmail: "_spf.google.com",
+	delivery.TransportSES: "amazonses.com", delivery.TransportMailgun: "mailgun.org", delivery.TransportSparkPost: "sparkpostmail.com",
 }
 
 func (r *runner) printTestReport(rep *testReport) error {
@@ -548,6 +553,15 @@ func (r *runner) printTestReport(rep *testReport) error {
 	}
 	if rep.Domain != "" {
 		return r.printMXReport(tw, rep)
+	}
+	if a := rep.API; a != nil {
+		fmt.Fprintf(tw, "transport\t%s\n", a.Transport)
+		fmt.Fprintf(tw, "endpoint\t%s\n", a.URL)
+		fmt.Fprintf(tw, "credentials\tok: %s\n", a.Credentials)
+		r.printOAuthReport(tw, rep.OAuth)
+		r.printSPF(tw, rep.SPF)
+		fmt.Fprintf(tw, "result\tok: nothing was sent\n")
+		return tw.flush()
 	}
 	fmt.Fprintf(tw, "server\t%s\n", rep.Server)
 	fmt.Fprintf(tw, "capabilities\t%s\n", strings.Join(rep.Extensions, ", "))
@@ -570,8 +584,21 @@ func (r *runner) printTestReport(rep *testReport) error {
 	default:
 		fmt.Fprintf(tw, "auth\tnone (auth = \"none\")\n")
 	}
+	r.printOAuthReport(tw, rep.OAuth)
 	fmt.Fprintf(tw, "result\tok: connected; nothing was sent\n")
 	return tw.flush()
+}
+
+func (r *runner) printSPF(tw *columns, s *spfReport) {
+	switch {
+	case s == nil:
+	case s.Error != "":
+		fmt.Fprintf(tw, "spf\t%s: %s\n", s.Domain, s.Error)
+	case s.Record != "":
+		fmt.Fprintf(tw, "spf\t%s: %q\n", s.Domain, s.Record)
+	default:
+		fmt.Fprintf(tw, "spf\t%s: none\n", s.Domain)
+	}
 }
 
 func (r *runner) expiryNote(t time.Time) string {
@@ -587,6 +614,16 @@ func (r *runner) expiryNote(t time.Time) string {
 
 func (r *runner) printMXReport(tw *columns, rep *testReport) error {
 	fmt.Fprintf(tw, "domain\t%s\n", rep.Domain)
+	if s := rep.MTASTS; s != nil {
+		switch {
+		case s.Mode != "":
+			fmt.Fprintf(tw, "mta-sts\t%s (policy id %s), mx %s\n", s.Mode, s.ID, strings.Join(s.MX, " "))
+		case s.Error != "":
+			fmt.Fprintf(tw, "mta-sts\tnone usable (%s): opportunistic TLS\n", s.Error)
+		default:
+			fmt.Fprintf(tw, "mta-sts\tnone\n")
+		}
+	}
 	for _, m := range rep.MX {
 		host := fmt.Sprintf("%d %s", m.Preference, m.Host)
 		if m.Implicit {
@@ -599,18 +636,17 @@ func (r *runner) printMXReport(tw *columns, rep *testReport) error {
 				state = "answers at " + m.Addr + ", offers STARTTLS"
 			}
 		}
+		switch {
+		case m.PolicyError != "":
+			state += "; delivery would skip it: " + m.PolicyError
+		case m.TLSPolicy == delivery.TLSByDANE:
+			state += "; TLS required, verified by DANE"
+		case m.TLSPolicy == delivery.TLSByMTASTS:
+			state += "; TLS required, verified for MTA-STS"
+		}
 		fmt.Fprintf(tw, "mx\t%s: %s\n", host, state)
 	}
-	if s := rep.SPF; s != nil {
-		switch {
-		case s.Error != "":
-			fmt.Fprintf(tw, "spf\t%s: %s\n", s.Domain, s.Error)
-		case s.Record != "":
-			fmt.Fprintf(tw, "spf\t%s: %q\n", s.Domain, s.Record)
-		default:
-			fmt.Fprintf(tw, "spf\t%s: none\n", s.Domain)
-		}
-	}
+	r.printSPF(tw, rep.SPF)
 	if d := rep.DKIM; d != nil {
 		fmt.Fprintf(tw, "dkim\tpublish this TXT record:\n")
 		if err := tw.flush(); err != nil {
@@ -699,15 +735,6 @@ func (r *runner) profileDeletePassword(c *cli.Context) error {
 		return nil
 	}
 	return err
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return withCode(exitIOErr, fmt.Errorf("write output: %w", err))
-	}
-	return nil
 }
 
 // columns aligns tab-separated cells like tabwriter and drops the padding

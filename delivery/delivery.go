@@ -38,6 +38,15 @@ type RecipientResult struct {
 	Host    string // server that accepted or refused it
 	Reply   string // that server's reply, e.g. "250 2.0.0 Ok: queued as 4AB"
 	Err     error  // the *Error when not accepted
+	// TLS says how a direct MX delivery was protected: TLSByDANE,
+	// TLSByMTASTS, TLSVerified, TLSByOpportunistic or TLSPlain; "" for a
+	// relay or when no connection carried the message.
+	TLS string
+	// MTASTS is the MTA-STS mode applied to the recipient's domain
+	// ("enforce", "testing"), "" when it has no policy.
+	MTASTS string
+	// TLSReport says what a testing MTA-STS policy would have refused.
+	TLSReport string
 }
 
 // Result is the outcome of one Deliver call.

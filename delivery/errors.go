@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Kind classifies a delivery failure by what the caller can do about it.
@@ -64,6 +65,9 @@ type Error struct {
 	Rcpt  string // recipient it concerns, if one
 	Code  int    // SMTP reply code, if any
 	Reply string // SMTP reply text, if any
+	// RetryAfter is how long the server asked us to wait before retrying
+	// (HTTP Retry-After); 0 when it did not say.
+	RetryAfter time.Duration
 	// Detail says what went wrong when the cause's own text is not the
 	// one to show ("timed out" for an i/o timeout); "" shows Err's.
 	Detail string

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"mailout/message"
+	"mailout/mtasts"
 )
 
 // Resolver is the DNS a direct delivery needs; *net.Resolver fits. Tests
@@ -36,7 +37,7 @@ type MXOptions struct {
 	// Port is dialed on every MX host; 0 means 25. Other ports are for tests.
 	Port int
 	// Helo is the EHLO name; it should be this host's FQDN, as receivers
-	// check it. Empty means "localhost".
+	// check it. Empty means an address literal of the local end.
 	Helo string
 	// TLS is the policy; empty means TLSOpportunistic, which (as MTAs do)
 	// encrypts without verifying the certificate and falls back to plaintext
@@ -54,6 +55,20 @@ type MXOptions struct {
 	// Verbose receives the SMTP transcript and the routing decisions; nil
 	// for none.
 	Verbose io.Writer
+	// MTASTS applies the recipient domains' MTA-STS policies (RFC 8461);
+	// empty means MTASTSOff. The TXT record is looked up with Resolver's
+	// LookupTXT (so Resolver must be a TXTResolver, as *net.Resolver is);
+	// MX certificates are verified against TLSConfig's RootCAs.
+	MTASTS MTASTSMode
+	// Policies fetches and caches the policies; nil means a fetcher with
+	// system roots and an in-memory cache. Its LookupTXT, when nil, is
+	// Resolver's.
+	Policies *mtasts.Fetcher
+	// DANE looks up TLSA records on a validating resolver (RFC 7672); nil
+	// means no DANE. Records count only when DNSSEC validated them (the
+	// AD bit); a host with usable records is reached only over STARTTLS
+	// with a matching certificate, whatever the MTA-STS policy says.
+	DANE TLSAResolver
 	// Shuffle randomises MX hosts of equal preference (RFC 5321 section
 	// 5.1); nil means math/rand/v2's Shuffle.
 	Shuffle func(n int, swap func(i, j int))
@@ -77,6 +92,7 @@ type MXOptions struct {
 type MX struct {
 	opts MXOptions
 	log  *transcript
+	sts  *mtasts.Fetcher // nil: MTA-STS off
 }
 
 // NewMX returns an MX transport.
@@ -96,6 +112,16 @@ func NewMX(o MXOptions) *MX {
 	m := &MX{opts: o}
 	if o.Verbose != nil {
 		m.log = &transcript{w: o.Verbose}
+	}
+	txt, canTXT := o.Resolver.(TXTResolver)
+	if o.MTASTS != "" && o.MTASTS != MTASTSOff && (canTXT || o.Policies != nil && o.Policies.LookupTXT != nil) {
+		m.sts = o.Policies
+		if m.sts == nil {
+			m.sts = &mtasts.Fetcher{}
+		}
+		if m.sts.LookupTXT == nil {
+			m.sts.LookupTXT = txt.LookupTXT
+		}
 	}
 	return m
 }
@@ -206,6 +232,7 @@ func (m *MX) deliverDomain(ctx context.Context, from, domain string, rcpts []str
 		delete(cache, domain)
 		if cn.c.Reset() == nil {
 			rs, err := cn.send(ctx, message.Envelope{From: from, To: rcpts}, msg)
+			cn.outcome.apply(rs)
 			keep(cache, domain, cn)
 			return rs, err
 		}
@@ -213,9 +240,11 @@ func (m *MX) deliverDomain(ctx context.Context, from, domain string, rcpts []str
 		cn.broken = true
 		cn.close()
 	}
+	var dp domainPolicy
 	fail := func(host string, e *Error) ([]RecipientResult, error) {
 		res := &Result{}
 		res.failAll(rcpts, host, e)
+		tlsOutcome{mtasts: string(dp.mode)}.apply(res.Recipients)
 		return res.Recipients, e
 	}
 	if domain == "" {
@@ -225,6 +254,7 @@ func (m *MX) deliverDomain(ctx context.Context, from, domain string, rcpts []str
 	if rerr != nil {
 		return fail(domain, rerr)
 	}
+	dp = m.domainPolicy(ctx, domain)
 	var (
 		lastErr  *Error
 		lastHost string
@@ -247,10 +277,19 @@ func (m *MX) deliverDomain(ctx context.Context, from, domain string, rcpts []str
 			}
 		}
 		resolved = true
+		hp, perr := m.hostPolicy(ctx, &dp, h.name)
+		if perr != nil {
+			m.log.note("MX host %s: %v", h.name, perr)
+			lastErr, lastHost, tempErr = perr, h.name, perr
+			continue
+		}
 		for _, a := range addrs {
-			cn, err := open(ctx, m.dialConfig(h.name, a))
+			cn, err := open(ctx, m.dialConfig(h.name, a, hp))
 			if err != nil {
 				e := asError(err)
+				if hp.by != "" {
+					e = policyFailure(e, hp, &dp, h.name)
+				}
 				m.log.note("%s [%s]: %v; trying the next address", h.name, a.String(), e)
 				lastErr, lastHost = e, h.name
 				if e.Kind == Temporary {
@@ -261,7 +300,9 @@ func (m *MX) deliverDomain(ctx context.Context, from, domain string, rcpts []str
 				}
 				continue
 			}
+			cn.outcome = m.outcome(cn, hp, &dp)
 			rs, err := cn.send(ctx, message.Envelope{From: from, To: rcpts}, msg)
+			cn.outcome.apply(rs)
 			keep(cache, domain, cn)
 			return rs, err
 		}
@@ -286,23 +327,34 @@ func keep(cache map[string]*conn, domain string, cn *conn) {
 	cn.close()
 }
 
-func (m *MX) dialConfig(host string, a net.IPAddr) dialConfig {
+// dialConfig is how to reach host at a under hp: DANE and an enforced
+// MTA-STS policy require STARTTLS (verified by TLSA records, or by roots
+// and the MX name); otherwise the profile's mode applies.
+func (m *MX) dialConfig(host string, a net.IPAddr, hp hostPolicy) dialConfig {
 	tc := m.opts.TLSConfig
 	if tc != nil {
 		tc = tc.Clone()
 		tc.ServerName = ""
+	} else if hp.by != "" || m.opts.TLS == TLSOpportunistic {
+		tc = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	if m.opts.TLS == TLSOpportunistic {
+	mode := m.opts.TLS
+	switch {
+	case hp.by == TLSByDANE:
+		// RFC 7672 section 3.1: TLSA records, not the web PKI, decide.
+		tc.InsecureSkipVerify = true
+		tc.VerifyConnection = daneVerifier(hp.tlsa, host)
+		mode = TLSStartTLS
+	case hp.by == TLSByMTASTS:
+		mode = TLSStartTLS
+	case mode == TLSOpportunistic:
 		// Nobody checks MX certificates without DANE or MTA-STS: encrypting
 		// against passive eavesdropping is what opportunistic TLS can give.
-		if tc == nil {
-			tc = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
 		tc.InsecureSkipVerify = true
 	}
 	return dialConfig{
 		Addr: net.JoinHostPort(a.String(), strconv.Itoa(m.opts.Port)), Host: host,
-		Helo: m.opts.Helo, TLS: m.opts.TLS, TLSConfig: tc,
+		Helo: m.opts.Helo, TLS: mode, TLSConfig: tc,
 		Timeout: m.opts.Timeout, Dial: m.opts.Dial, Log: m.log,
 	}
 }
@@ -398,6 +450,12 @@ type ProbeResult struct {
 	STARTTLS   bool     // it offered STARTTLS
 	Extensions []string // EHLO keywords it offered
 	Err        error    // why it did not answer (a *Error), nil if it did
+	// TLSPolicy is how Deliver would protect the connection: TLSByDANE,
+	// TLSByMTASTS, or "" for the profile's tls mode.
+	TLSPolicy string
+	// PolicyErr says why Deliver would skip the host (not allowed by an
+	// enforced MTA-STS policy, TLSA lookup failed); nil if it would not.
+	PolicyErr error
 }
 
 // Probe resolves domain as Deliver would and connects to each of its mail
@@ -411,9 +469,15 @@ func (m *MX) Probe(ctx context.Context, domain string) ([]ProbeResult, error) {
 	if rerr != nil {
 		return nil, rerr
 	}
+	dp := m.domainPolicy(ctx, domain)
 	out := make([]ProbeResult, 0, len(hosts))
 	for _, h := range hosts {
 		pr := ProbeResult{Host: h.name, Preference: h.pref, Implicit: h.addrs != nil}
+		hp, perr := m.hostPolicy(ctx, &dp, h.name)
+		pr.TLSPolicy = hp.by
+		if perr != nil {
+			pr.PolicyErr = perr
+		}
 		addrs := h.addrs
 		if addrs == nil {
 			var err error
@@ -427,7 +491,7 @@ func (m *MX) Probe(ctx context.Context, domain string) ([]ProbeResult, error) {
 			pr.Addrs = append(pr.Addrs, a.String())
 		}
 		for _, a := range addrs {
-			cfg := m.dialConfig(h.name, a)
+			cfg := m.dialConfig(h.name, a, hp)
 			cn, err := openOnce(ctx, cfg, TLSNone)
 			if err != nil {
 				pr.Err = asError(err)

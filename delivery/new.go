@@ -19,7 +19,19 @@ type TransportKind string
 const (
 	TransportSMTP TransportKind = "smtp" // through one relay (a smarthost)
 	TransportMX   TransportKind = "mx"   // straight to each recipient domain's mail exchangers
+	// The HTTP API transports, configured by Options.API.
+	TransportGraph     TransportKind = "graph"
+	TransportGmail     TransportKind = "gmail"
+	TransportSES       TransportKind = "ses"
+	TransportMailgun   TransportKind = "mailgun"
+	TransportSparkPost TransportKind = "sparkpost"
 )
+
+// IsAPI reports whether k is one of the HTTP API transports.
+func (k TransportKind) IsAPI() bool {
+	_, ok := providers[string(k)]
+	return ok
+}
 
 // Options describe a route: which transport, and everything it needs.
 // The command layer fills them once from a profile and the command line;
@@ -31,6 +43,8 @@ type Options struct {
 	Relay RelayOptions
 	// MX configures TransportMX.
 	MX MXOptions
+	// API configures the HTTP API transports; its Kind is Transport.
+	API APIOptions
 	// DKIM, when set, signs every message before whatever transport
 	// carries it.
 	DKIM *DKIMOptions
@@ -54,7 +68,14 @@ func New(o Options) (Transport, error) {
 	case TransportMX:
 		t = NewMX(o.MXConfig())
 	default:
-		return nil, o.unknown()
+		if !o.kind().IsAPI() {
+			return nil, o.unknown()
+		}
+		a, err := NewAPI(o.APIConfig())
+		if err != nil {
+			return nil, err
+		}
+		t = a
 	}
 	return o.Sign(t), nil
 }
@@ -96,6 +117,22 @@ func (o Options) MXConfig() MXOptions {
 	return m
 }
 
+// APIConfig is o.API with o's kind, Verbose, Dial and Now filled in.
+func (o Options) APIConfig() APIOptions {
+	a := o.API
+	a.Kind = string(o.kind())
+	if a.Verbose == nil {
+		a.Verbose = o.Verbose
+	}
+	if a.Dial == nil {
+		a.Dial = o.Dial
+	}
+	if a.Now == nil {
+		a.Now = o.Now
+	}
+	return a
+}
+
 // Sign wraps t in DKIM signing when o.DKIM is set and returns t
 // otherwise: New applies it, and so do callers that build one transport
 // per worker.
@@ -117,6 +154,9 @@ type ProbeReport struct {
 	AuthMechanism string               // the SASL mechanism used, "" when not authenticated
 	// MX: each mail exchanger of the domain.
 	MX []ProbeResult
+	// API: the endpoint, and what proved the credentials.
+	URL         string
+	Credentials string
 }
 
 // ErrNoDomain is returned by Probe of direct MX delivery without a domain
@@ -126,7 +166,8 @@ var ErrNoDomain = errors.New("delivery: direct delivery needs a domain to probe"
 // Probe connects as New(o) would deliver, without sending anything, for
 // "profile test". Through a relay it brings one session up (EHLO, TLS,
 // AUTH), records what it saw, and quits; domain is not used. Direct, it
-// probes each mail exchanger of domain (see MX.Probe). The error is
+// probes each mail exchanger of domain (see MX.Probe). Through an HTTP
+// API it proves the credentials (see API.Probe). The error is
 // what prevented the probe, classified like a delivery's.
 func Probe(ctx context.Context, o Options, domain string) (*ProbeReport, error) {
 	rep := &ProbeReport{Transport: o.kind()}
@@ -154,5 +195,14 @@ func Probe(ctx context.Context, o Options, domain string) (*ProbeReport, error) 
 		rep.MX = hosts
 		return rep, err
 	}
-	return nil, o.unknown()
+	if !rep.Transport.IsAPI() {
+		return nil, o.unknown()
+	}
+	a, err := NewAPI(o.APIConfig())
+	if err != nil {
+		return rep, err
+	}
+	rep.URL = a.base.String()
+	rep.Credentials, err = a.Probe(ctx)
+	return rep, err
 }

@@ -624,7 +624,7 @@ port = 2
 
 func TestProfileKeyNamesAreKnown(t *testing.T) {
 	l := &loader{lines: keyLines{}}
-	for _, k := range profileKeyNames() {
+	for _, k := range keyNames(true) {
 		l.errs = nil
 		l.profileValue([]string{k}, k, struct{}{})
 		if len(l.errs) != 1 || strings.Contains(l.errs[0].Msg, "unknown key") {

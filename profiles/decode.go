@@ -46,50 +46,6 @@ func (s settings) str(k, def string) string {
 	return def
 }
 
-func (s settings) int(k string, def int) int {
-	if v, ok := s[k]; ok {
-		return v.val.(int)
-	}
-	return def
-}
-
-func (s settings) bool(k string, def bool) bool {
-	if v, ok := s[k]; ok {
-		return v.val.(bool)
-	}
-	return def
-}
-
-func (s settings) strs(k string) []string {
-	if v, ok := s[k]; ok {
-		return v.val.([]string)
-	}
-	return nil
-}
-
-func (s settings) dur(k string, def time.Duration) time.Duration {
-	if v, ok := s[k]; ok {
-		return v.val.(time.Duration)
-	}
-	return def
-}
-
-func topKeyNames() []string {
-	return []string{"default_profile", "local_domain", "aliases_file", "queue_dir", "max_queue_age", "log",
-		"aliases", "defaults", "profiles"}
-}
-
-func profileKeyNames() []string {
-	return []string{"transport", "host", "port", "tls", "tls_ca_file", "tls_fingerprint", "tls_cert_file",
-		"tls_key_file", "tls_skip_verify", "auth", "username", "password_command", "password_env",
-		"allow_plaintext_auth", "from", "from_rewrite", "helo", "timeout", "resolver", "mx_port",
-		"dkim_domain", "dkim_selector", "dkim_key_file", "mta_sts", "dane",
-		"api_url", "aws_region", "mailgun_domain",
-		"oauth", "oauth_client_id", "oauth_tenant", "oauth_flow", "oauth_client_secret_command",
-		"oauth_client_secret_env", "oauth_token_file", "oauth_device_url", "oauth_auth_url",
-		"oauth_token_url", "oauth_scopes"}
-}
-
 // keyString is the dotted form of path, quoting pieces that need it.
 func keyString(path []string) string { return toml.Key(path).String() }
 
@@ -152,39 +108,14 @@ func (l *loader) load(c *Config, text string) error {
 	)
 	for _, k := range sortedKeys(raw) {
 		v, path := raw[k], []string{k}
-		switch k {
-		case "default_profile":
-			if s, ok := l.nonEmpty(path, v); ok {
-				c.DefaultProfile = s
-			}
-		case "local_domain":
-			if s, ok := l.word(path, v); ok {
-				if strings.Contains(s, "@") {
-					l.fail(path, "must be a domain name without @")
-				}
-				c.LocalDomain = s
-			}
-		case "aliases_file":
-			c.AliasesFile, _ = l.path(path, v)
-		case "queue_dir":
-			c.QueueDir, _ = l.path(path, v)
-		case "log":
-			if s, ok := l.str(path, v); ok && s != "syslog" && s != "" {
-				c.Log, _ = l.path(path, v)
-			} else {
-				c.Log = s
-			}
-		case "max_queue_age":
-			if d, ok := l.duration(path, v, time.Second); ok {
-				c.MaxQueueAge = d
-			}
-		case "aliases":
+		switch key, known := Lookup(k); {
+		case k == "aliases":
 			tomlAliases = l.aliasTable(path, v)
-		case "defaults":
+		case k == "defaults":
 			if m, ok := l.table(path, v); ok {
 				defaults = l.profileTable(path, m)
 			}
-		case "profiles":
+		case k == "profiles":
 			m, ok := l.table(path, v)
 			if !ok {
 				break
@@ -199,8 +130,12 @@ func (l *loader) load(c *Config, text string) error {
 					tables[name] = l.profileTable(ppath, pm)
 				}
 			}
+		case known && key.top != nil:
+			if val, ok := key.parse(l, path, v); ok {
+				assign(key.top(c), val)
+			}
 		default:
-			l.unknown(path, topKeyNames())
+			l.unknown(path, keyNames(false))
 		}
 	}
 	if err := l.first(); err != nil {
@@ -510,60 +445,53 @@ func (l *loader) oneOf(path []string, out settings, a, b string) {
 // profileValue validates one profile key. ok is false when it recorded an
 // error (or the key is unknown).
 func (l *loader) profileValue(path []string, name string, v any) (any, bool) {
-	switch name {
-	case "transport":
-		return l.enum(path, v, "smtp", "mx", "graph", "gmail", "ses", "mailgun", "sparkpost")
-	case "tls":
-		return l.enum(path, v, "starttls", "tls", "opportunistic", "none")
-	case "auth":
-		return l.enum(path, v, "auto", "plain", "login", "cram-md5", "xoauth2", "oauthbearer", "scram-sha-256", "none")
-	case "from_rewrite":
-		return l.enum(path, v, "local", "always", "never")
-	case "host":
-		return l.host(path, v)
-	case "port", "mx_port":
-		return l.port(path, v)
-	case "tls_ca_file":
-		return l.caFile(path, v)
-	case "tls_cert_file", "tls_key_file":
-		return l.readableFile(path, v)
-	case "dkim_key_file":
-		return l.dkimKeyFile(path, v)
-	case "tls_fingerprint":
-		return l.fingerprint(path, v)
-	case "tls_skip_verify", "allow_plaintext_auth", "dane":
-		return l.boolean(path, v)
-	case "username", "password_command", "oauth_client_secret_command":
-		return l.str(path, v)
-	case "password_env", "oauth_client_secret_env":
-		return l.envName(path, v)
-	case "mta_sts":
-		return l.enum(path, v, "off", "testing", "enforce")
-	case "oauth":
-		return l.enum(path, v, "", "microsoft", "google", "custom")
-	case "oauth_flow":
-		return l.enum(path, v, "device", "browser", "client_credentials")
-	case "api_url", "oauth_device_url", "oauth_auth_url", "oauth_token_url":
-		return l.httpURL(path, v)
-	case "oauth_token_file":
-		return l.absPath(path, v)
-	case "oauth_scopes":
-		return l.words(path, v)
-	case "from":
-		return l.from(path, v)
-	case "helo", "dkim_domain", "dkim_selector", "aws_region", "mailgun_domain", "oauth_client_id", "oauth_tenant":
-		s, ok := l.str(path, v)
-		if ok && s != "" {
-			return l.word(path, v)
-		}
-		return s, ok
-	case "timeout":
-		return l.duration(path, v, time.Second)
-	case "resolver":
-		return l.resolver(path, v)
+	k, ok := profileKey(name)
+	switch {
+	case !ok:
+		l.unknown(path, keyNames(true))
+		return nil, false
+	case k.parse == nil:
+		return l.enum(path, v, k.Values...)
 	}
-	l.unknown(path, profileKeyNames())
-	return nil, false
+	return k.parse(l, path, v)
+}
+
+// The parse functions of Schema that adapt a loader check to its signature.
+
+func (l *loader) strValue(path []string, v any) (any, bool)      { return l.str(path, v) }
+func (l *loader) boolValue(path []string, v any) (any, bool)     { return l.boolean(path, v) }
+func (l *loader) nonEmptyValue(path []string, v any) (any, bool) { return l.nonEmpty(path, v) }
+func (l *loader) pathValue(path []string, v any) (any, bool)     { return l.path(path, v) }
+
+// durationValue is a duration of at least a second.
+func (l *loader) durationValue(path []string, v any) (any, bool) {
+	return l.duration(path, v, time.Second)
+}
+
+// optWord is "" or a word.
+func (l *loader) optWord(path []string, v any) (any, bool) {
+	s, ok := l.str(path, v)
+	if ok && s != "" {
+		return l.word(path, v)
+	}
+	return s, ok
+}
+
+func (l *loader) domain(path []string, v any) (any, bool) {
+	s, ok := l.word(path, v)
+	if ok && strings.Contains(s, "@") {
+		l.fail(path, "must be a domain name without @")
+		return nil, false
+	}
+	return s, ok
+}
+
+// logValue is "syslog", "" or a file name.
+func (l *loader) logValue(path []string, v any) (any, bool) {
+	if s, ok := l.str(path, v); !ok || s == "syslog" || s == "" {
+		return s, ok
+	}
+	return l.path(path, v)
 }
 
 func (l *loader) enum(path []string, v any, allowed ...string) (any, bool) {

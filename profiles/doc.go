@@ -18,10 +18,17 @@
 // config file writable by group or others, or owned by another user who is
 // not root, is refused, as ssh does.
 //
+// [Schema] describes every key once: its type, allowed values, default, doc
+// line and the transports that use it. Decoding, validation, `profile show`
+// ([Profile.Settings]), the man page and shell completion all derive from
+// it. A key the profile's transport does not use is an error in the
+// profile's own table.
+//
 // Each profile table (profiles.NAME) inherits every key it does not set from
-// [defaults]; [Profile.Inherited] records which. password_command and
-// password_env count as one key here: a profile that sets either inherits
-// neither.
+// [defaults] that its transport uses; [Profile.Inherited] records which. A
+// secret source counts as one key here: a profile that sets password_command
+// or password_env inherits neither and no oauth keys; one that sets oauth
+// inherits no password key.
 //
 // # Choice and aliases
 //

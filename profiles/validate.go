@@ -121,43 +121,16 @@ func (l *loader) resolver(path []string, v any) (any, bool) {
 
 // notUsedBy reports whether a transport ignores a profile key. Such a key is
 // an error in a profile's own table and is not inherited from [defaults].
-// The mx keys count as used by smtp profiles: they apply when --mx sends
-// through one.
 func notUsedBy(transport, key string) bool {
-	api := transport != "smtp" && transport != "mx"
-	switch key {
-	case "host", "port", "auth", "username", "allow_plaintext_auth":
-		return transport != "smtp"
-	case "password_command", "password_env": // the API key of mailgun and sparkpost
-		return transport != "smtp" && transport != "mailgun" && transport != "sparkpost"
-	case "tls", "tls_ca_file", "tls_fingerprint", "tls_cert_file", "tls_key_file", "tls_skip_verify",
-		"helo", "resolver", "mx_port", "dkim_domain", "dkim_selector", "dkim_key_file", "mta_sts", "dane":
-		return api
-	case "api_url":
-		return !api
-	case "aws_region":
-		return transport != "ses"
-	case "mailgun_domain":
-		return transport != "mailgun"
-	}
-	if isOAuthKey(key) {
-		return transport != "smtp" && transport != "graph" && transport != "gmail"
-	}
-	return false
+	k, ok := profileKey(key)
+	return ok && !k.UsedBy(transport)
 }
 
-func isOAuthKey(key string) bool { return key == "oauth" || strings.HasPrefix(key, "oauth_") }
-
-// oauthOnly names the one oauth provider that uses key, or "" when every
-// provider does.
-func oauthOnly(key string) string {
-	switch key {
-	case "oauth_tenant":
-		return "microsoft"
-	case "oauth_device_url", "oauth_auth_url", "oauth_token_url":
-		return "custom"
-	}
-	return ""
+// oauthOf is the key's [Key.OAuth]: "any" when it needs oauth, a provider
+// when only that one uses it, else "".
+func oauthOf(key string) string {
+	k, _ := profileKey(key)
+	return k.OAuth
 }
 
 // defaultOAuthFlow is each provider's usual flow: Google has no device
@@ -187,7 +160,8 @@ func (l *loader) buildProfile(name string, own, defaults settings) *Profile {
 		switch {
 		case own.has(k), notUsedBy(transport, k),
 			(k == "password_command" || k == "password_env") && (ownsPassword || own.str("oauth", "") != ""),
-			isOAuthKey(k) && (oauth == "" || oauthOnly(k) != "" && oauthOnly(k) != oauth):
+			k == "oauth" && oauth == "",
+			oauthOf(k) != "" && (oauth == "" || oauthOf(k) != "any" && oauthOf(k) != oauth):
 			continue
 		}
 		eff[k] = s
@@ -200,46 +174,20 @@ func (l *loader) buildProfile(name string, own, defaults settings) *Profile {
 		p.origin[k] = s.at
 	}
 
-	p.Transport = eff.str("transport", "smtp")
-	p.Host = eff.str("host", "")
-	p.TLSCAFile = eff.str("tls_ca_file", "")
-	p.TLSFingerprint = eff.str("tls_fingerprint", "")
-	p.TLSCertFile = eff.str("tls_cert_file", "")
-	p.TLSKeyFile = eff.str("tls_key_file", "")
-	p.TLSSkipVerify = eff.bool("tls_skip_verify", false)
-	p.Auth = eff.str("auth", "auto")
-	p.Username = eff.str("username", "")
-	p.PasswordCommand = eff.str("password_command", "")
-	p.PasswordEnv = eff.str("password_env", "")
-	p.AllowPlaintextAuth = eff.bool("allow_plaintext_auth", false)
-	p.From = eff.str("from", "")
-	p.FromRewrite = eff.str("from_rewrite", "local")
-	p.Helo = eff.str("helo", "")
-	p.Timeout = eff.dur("timeout", DefaultTimeout)
-	p.Resolver = eff.str("resolver", "")
-	p.MXPort = eff.int("mx_port", 0)
-	p.DKIMDomain = eff.str("dkim_domain", "")
-	p.DKIMSelector = eff.str("dkim_selector", "")
-	p.DKIMKeyFile = eff.str("dkim_key_file", "")
-	p.MTASTS = eff.str("mta_sts", DefaultMTASTS)
-	p.DANE = eff.bool("dane", true)
-	p.APIURL = eff.str("api_url", "")
-	p.AWSRegion = eff.str("aws_region", "")
-	p.MailgunDomain = eff.str("mailgun_domain", "")
-	p.OAuth = eff.str("oauth", "")
-	p.OAuthClientID = eff.str("oauth_client_id", "")
-	p.OAuthClientSecretCommand = eff.str("oauth_client_secret_command", "")
-	p.OAuthClientSecretEnv = eff.str("oauth_client_secret_env", "")
-	p.OAuthTokenFile = eff.str("oauth_token_file", "")
-	p.OAuthDeviceURL = eff.str("oauth_device_url", "")
-	p.OAuthAuthURL = eff.str("oauth_auth_url", "")
-	p.OAuthTokenURL = eff.str("oauth_token_url", "")
-	p.OAuthScopes = eff.strs("oauth_scopes")
-	if p.OAuth != "" {
-		p.OAuthFlow = eff.str("oauth_flow", defaultOAuthFlow(p.OAuth))
+	for _, k := range Schema {
+		switch s, ok := eff[k.Name]; {
+		case !k.Profile:
+		case ok:
+			assign(k.field(p), s.val)
+		case k.def != nil:
+			assign(k.field(p), k.def)
+		}
 	}
-	if p.OAuth == "microsoft" {
-		p.OAuthTenant = eff.str("oauth_tenant", DefaultOAuthTenant)
+	if p.OAuth != "" && p.OAuthFlow == "" {
+		p.OAuthFlow = defaultOAuthFlow(p.OAuth)
+	}
+	if p.OAuth == "microsoft" && p.OAuthTenant == "" {
+		p.OAuthTenant = DefaultOAuthTenant
 	}
 
 	failAt := func(key string, format string, args ...any) {
@@ -254,31 +202,32 @@ func (l *loader) buildProfile(name string, own, defaults settings) *Profile {
 		switch {
 		case notUsedBy(p.Transport, k):
 			failAt(k, "%s is not used with transport %q", k, p.Transport)
-		case isOAuthKey(k) && k != "oauth" && p.OAuth == "":
+		case oauthOf(k) != "" && p.OAuth == "":
 			failAt(k, "%s needs oauth (microsoft, google or custom)", k)
-		case oauthOnly(k) != "" && p.OAuth != "" && oauthOnly(k) != p.OAuth:
-			failAt(k, "%s is only used with oauth %q, not %q", k, oauthOnly(k), p.OAuth)
+		case oauthOf(k) != "" && oauthOf(k) != "any" && oauthOf(k) != p.OAuth:
+			failAt(k, "%s is only used with oauth %q, not %q", k, oauthOf(k), p.OAuth)
 		}
 	}
 	switch p.Transport {
 	case "mx":
 		p.TLS = eff.str("tls", "opportunistic")
-		p.Port = p.MXPort
-		if p.Port == 0 {
-			p.Port = DefaultMXPort
+		if p.MXPort == 0 {
+			p.MXPort = DefaultMXPort
 		}
+		p.Port = p.MXPort
 		if p.TLS == "tls" {
 			failAt("tls", "tls \"tls\" (TLS from the first byte) is not used with transport \"mx\"; use opportunistic or starttls")
 		}
 	case "smtp":
 		p.TLS = eff.str("tls", "starttls")
-		switch p.TLS {
-		case "tls":
-			p.Port = eff.int("port", 465)
-		case "none":
-			p.Port = eff.int("port", 25)
+		switch {
+		case eff.has("port"):
+		case p.TLS == "tls":
+			p.Port = 465
+		case p.TLS == "none":
+			p.Port = 25
 		default:
-			p.Port = eff.int("port", 587)
+			p.Port = 587
 		}
 		if p.Host == "" {
 			failAt("host", "host is required (transport %q)", p.Transport)

@@ -27,6 +27,9 @@
 //   - CNAMEs are followed within the server's data.
 //   - TXT strings longer than 255 bytes are split into several strings of
 //     one record, as DKIM keys need; LookupTXT joins them again.
+//   - The AD bit is unset unless [Server.SetAD] marks the name's zone
+//     as signed; TLSA records ("_25._tcp.mx.example.test. IN TLSA 3 1 1
+//     HEX") are served like any other type.
 //   - UDP answers larger than the client's buffer (512 bytes, or its EDNS0
 //     size) are truncated with TC set, so the client retries over TCP.
 package dnstest
@@ -55,6 +58,7 @@ type Server struct {
 	names    map[string]int      // canonical names that exist (owners and their ancestors) -> record count below
 	servfail map[string]bool
 	drop     map[string]bool
+	secure   map[string]bool // zones whose answers carry the AD bit
 	queries  []string
 
 	closeOnce sync.Once
@@ -76,7 +80,7 @@ type Server struct {
 func New(records ...string) (*Server, error) {
 	s := &Server{
 		zone: map[string][]dns.RR{}, names: map[string]int{},
-		servfail: map[string]bool{}, drop: map[string]bool{},
+		servfail: map[string]bool{}, drop: map[string]bool{}, secure: map[string]bool{},
 	}
 	if err := s.Add(records...); err != nil {
 		return nil, err
@@ -225,6 +229,29 @@ func (s *Server) Drop(name string) {
 	s.drop[dns.CanonicalName(name)] = true
 }
 
+// SetAD makes the server set the AD (authenticated data) bit, or stop
+// setting it, on every answer for zone and the names below it, as a
+// validating resolver does for a DNSSEC-signed zone (RFC 4035 section
+// 3.2.3). The innermost zone given decides, so a signed parent can have an
+// unsigned child. Answers carry no signatures: DANE code trusts the AD bit
+// of the resolver it is configured with, which is what this simulates.
+func (s *Server) SetAD(zone string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.secure[dns.CanonicalName(zone)] = on
+}
+
+// authenticated reports whether answers for name carry AD; the caller
+// holds s.mu.
+func (s *Server) authenticated(name string) bool {
+	for _, z := range ancestors(name) {
+		if on, ok := s.secure[z]; ok {
+			return on
+		}
+	}
+	return false
+}
+
 // Restore undoes [Server.ServFail] and [Server.Drop] for name.
 func (s *Server) Restore(name string) {
 	s.mu.Lock()
@@ -279,6 +306,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	if !drop && !servfail {
 		m.SetReply(r)
 		s.answer(m, q)
+		m.AuthenticatedData = s.authenticated(name)
 	}
 	s.mu.Unlock()
 	if drop {

@@ -306,3 +306,29 @@ func TestConcurrentAndClose(t *testing.T) {
 		t.Error("lookup succeeded after Close")
 	}
 }
+
+func TestSetAD(t *testing.T) {
+	s := Start(t,
+		"_25._tcp.mx.signed.test. IN TLSA 3 1 1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		"mx.signed.test. IN A 127.0.0.2",
+		"mx.unsigned.signed.test. IN A 127.0.0.3",
+	)
+	if r := exchange(t, s, "udp", "_25._tcp.mx.signed.test.", dns.TypeTLSA); r.AuthenticatedData || len(r.Answer) != 1 {
+		t.Fatalf("before SetAD: AD %v, %d answers", r.AuthenticatedData, len(r.Answer))
+	}
+	s.SetAD("signed.test", true)
+	s.SetAD("unsigned.signed.test", false)
+	r := exchange(t, s, "udp", "_25._tcp.mx.signed.test.", dns.TypeTLSA)
+	if !r.AuthenticatedData {
+		t.Error("TLSA answer of a signed zone without AD")
+	}
+	if tlsa, ok := r.Answer[0].(*dns.TLSA); !ok || tlsa.Usage != 3 || tlsa.Selector != 1 || tlsa.MatchingType != 1 {
+		t.Errorf("TLSA answer %v", r.Answer[0])
+	}
+	if r := exchange(t, s, "udp", "nothing.signed.test.", dns.TypeA); !r.AuthenticatedData || r.Rcode != dns.RcodeNameError {
+		t.Errorf("signed NXDOMAIN: AD %v rcode %d", r.AuthenticatedData, r.Rcode)
+	}
+	if r := exchange(t, s, "udp", "mx.unsigned.signed.test.", dns.TypeA); r.AuthenticatedData {
+		t.Error("AD set in a child zone marked unsigned")
+	}
+}

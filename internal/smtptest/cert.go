@@ -63,3 +63,9 @@ func newCert(hosts []string) (tls.Certificate, []byte, error) {
 	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, certPEM, nil
 }
+
+// NewCert makes a self-signed certificate like the servers' own, valid for
+// localhost, 127.0.0.1 to 127.0.0.9, ::1 and hosts, for other test servers
+// (an HTTPS server for mta-sts.DOMAIN). It returns the certificate and its
+// PEM, which is also the trust anchor clients need.
+func NewCert(hosts ...string) (tls.Certificate, []byte, error) { return newCert(hosts) }
