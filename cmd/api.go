@@ -20,7 +20,7 @@ func (r *runner) apiOptions(p *profiles.Profile) (delivery.APIOptions, error) {
 	switch p.Transport {
 	case "mailgun", "sparkpost":
 		secrets, prof := r.secrets(), p
-		o.Secret = onceSecret(func(ctx context.Context) (string, error) { return secrets.Lookup(ctx, prof) })
+		o.Secret = delivery.OnceSecret(func(ctx context.Context) (string, error) { return secrets.Lookup(ctx, prof) })
 	case "graph", "gmail":
 		tok, err := r.oauthToken(p)
 		if err != nil {
