@@ -7,6 +7,6 @@ import (
 	"os"
 )
 
-// flockWait does nothing where flock(2) is missing: processes may then
-// refresh twice, which costs a request and loses nothing.
+// flockWait does nothing where flock(2) is missing: two processes may then
+// refresh at the same time (see lockRefresh).
 func flockWait(context.Context, *os.File) error { return nil }
