@@ -140,6 +140,15 @@ func deferUntilLogin(res *delivery.Result) {
 	}
 }
 
+// tokenRefusedHint explains an OAuth profile's token that the server
+// itself refused (the identity provider gave it, so the grant is fine).
+func tokenRefusedHint(p *profiles.Profile, err error) error {
+	if p == nil || p.OAuth == "" || delivery.KindOf(err) != delivery.AuthFailed || oauth.KindOf(err) != 0 {
+		return err
+	}
+	return hinted(err, fmt.Sprintf("the server refused the OAuth token: check the app's permission (SMTP.Send, or the API's) and that the mailbox allows it; to sign in anew, %s", oauth.LoginHint(p.Name)))
+}
+
 func (r *runner) oauthProfile(c *cli.Context) (*profiles.Profile, error) {
 	p, err := r.namedProfile(c)
 	if err != nil {
