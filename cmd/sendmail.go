@@ -170,7 +170,7 @@ func (r *runner) newSendmailRun(cfg *profiles.Config, inv sendmail.Invocation) (
 // spooled when queue_dir is set (exit 0), else it is 75: a stray spool
 // that nothing flushes is worse than a caller that knows.
 func (r *runner) sendmailDeliver(ctx context.Context, s *sendmailRun) error {
-	del := deliveryOptions{verbose: s.inv.Verbose, queueOnFailure: s.cfg.QueueDir != ""}
+	del := deliveryOptions{verbose: s.inv.Verbose, queueOnFailure: s.cfg.QueueDir != "", queueForLogin: s.cfg.QueueDir != ""}
 	og := &outgoing{msg: message.Raw{Src: message.File(s.file)}, env: s.env, messageID: s.msgID, profile: s.profile}
 	return r.deliverOutgoing(ctx, s.cfg, og, del, &jsonOutput{})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -172,6 +173,29 @@ func TestAPIRefusedConnectionIsTemporary(t *testing.T) {
 	a, _ := NewAPI(o)
 	res, err := a.Deliver(context.Background(), message.Envelope{To: []string{"b@example.net"}}, rawMessage(apiMsg))
 	if KindOf(err) != Temporary || len(res.Pending()) != 1 {
+		t.Errorf("%v %+v", err, res)
+	}
+}
+
+func TestAPISilentServerTimesOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c) // reads the request, never answers
+		}
+	}()
+	a, _ := NewAPI(APIOptions{Kind: "sparkpost", URL: "http://" + l.Addr().String(), Timeout: 200 * time.Millisecond,
+		Secret: func(context.Context) (string, error) { return "k", nil }})
+	res, err := a.Deliver(context.Background(), message.Envelope{To: []string{"b@example.net"}}, rawMessage(apiMsg))
+	if KindOf(err) != Temporary || !strings.Contains(err.Error(), "timed out") || len(res.Pending()) != 1 {
 		t.Errorf("%v %+v", err, res)
 	}
 }

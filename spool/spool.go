@@ -352,7 +352,9 @@ func (s *Spool) Put(e Entry, msg io.WriterTo) (id string, err error) {
 		err = data.Sync()
 	}
 	if err != nil {
-		return "", fmt.Errorf("queue message: write: %w", err)
+		// err names the operation and the file ("write /q/0/tmp-1: no space
+		// left on device").
+		return "", fmt.Errorf("queue message: %w", err)
 	}
 	e.Size = n
 	if err := s.commit(data.Name(), s.path(id, msgExt)); err != nil {
