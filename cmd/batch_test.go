@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"mailout/batch"
 	"mailout/internal/smtptest"
 	"mailout/message"
 )
@@ -439,12 +440,12 @@ func TestBatchResumesAfterSIGKILL(t *testing.T) {
 			}
 			extra += max(n-1, 0)
 		}
-		if extra > 2*parallel {
-			t.Errorf("%d rows were delivered twice, want at most %d (the messages in flight and the journal's window)", extra, 2*parallel)
+		if k := (batch.WindowPerWorker + 1) * parallel; extra > k {
+			t.Errorf("%d rows were delivered twice, want at most %d (the messages in flight and the journal's window)", extra, k)
 		}
 	})
 
-	t.Run("during a fast run: at most 2 × --parallel again, none the journal has", func(t *testing.T) {
+	t.Run("during a fast run: at most K again, none the journal has", func(t *testing.T) {
 		const rows, parallel = 3000, 4
 		srv := smtptest.Start(t, smtptest.Options{})
 		dir, csvPath, tplPath := batchFiles(t, rows, nil)
@@ -484,8 +485,8 @@ func TestBatchResumesAfterSIGKILL(t *testing.T) {
 			extra += max(n-1, 0)
 		}
 		t.Logf("the journal had %d rows at the kill; %d rows delivered twice", len(journaled), extra)
-		if extra > 2*parallel {
-			t.Errorf("%d rows were delivered twice, want at most %d (the messages in flight and the journal's window)", extra, 2*parallel)
+		if k := (batch.WindowPerWorker + 1) * parallel; extra > k {
+			t.Errorf("%d rows were delivered twice, want at most %d (the messages in flight and the journal's window)", extra, k)
 		}
 	})
 }
