@@ -60,7 +60,7 @@ const (
 // of a few milliseconds. So a crash costs at most K = (WindowPerWorker+1) ×
 // Parallel rows sent again by the re-run: the lines waiting, and the messages
 // in flight, which a server may have accepted just before.
-const WindowPerWorker = 4
+const WindowPerWorker = 8
 
 // SendOptions configure [Send].
 type SendOptions struct {
