@@ -346,6 +346,8 @@ func (m *MX) dialConfig(host string, a net.IPAddr, hp hostPolicy) dialConfig {
 		tc.VerifyConnection = daneVerifier(hp.tlsa, host)
 		mode = TLSStartTLS
 	case hp.by == TLSByMTASTS:
+		// The web PKI decides, whatever a pin in the profile relaxed.
+		tc.InsecureSkipVerify = false
 		mode = TLSStartTLS
 	case mode == TLSOpportunistic:
 		// Nobody checks MX certificates without DANE or MTA-STS: encrypting
