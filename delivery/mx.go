@@ -120,7 +120,11 @@ func NewMX(o MXOptions) *MX {
 			m.sts = &mtasts.Fetcher{}
 		}
 		if m.sts.LookupTXT == nil {
-			m.sts.LookupTXT = txt.LookupTXT
+			m.sts.LookupTXT = func(ctx context.Context, name string) ([]string, error) {
+				lctx, cancel := m.lookupContext(ctx)
+				defer cancel()
+				return txt.LookupTXT(lctx, name)
+			}
 		}
 	}
 	return m
