@@ -130,7 +130,8 @@ type listEntry struct {
 	Default   bool   `json:"default"`
 	Transport string `json:"transport"`
 	Host      string `json:"host,omitempty"`
-	Port      int    `json:"port"`
+	Port      int    `json:"port,omitempty"`
+	APIURL    string `json:"api_url,omitempty"`
 	From      string `json:"from,omitempty"`
 }
 
@@ -153,10 +154,8 @@ func (r *runner) profileList(c *cli.Context) error {
 	entries := []listEntry{}
 	for _, n := range cfg.Names() {
 		p := cfg.Profiles[n]
-		e := listEntry{Name: n, Default: n == def, Transport: p.Transport, Port: p.Port, From: p.From}
-		if p.Transport != "mx" {
-			e.Host = p.Host
-		}
+		e := listEntry{Name: n, Default: n == def, Transport: p.Transport, Host: p.Host, Port: p.Port,
+			APIURL: p.APIURL, From: p.From}
 		entries = append(entries, e)
 	}
 	if globalBool(c, "json") {
@@ -169,8 +168,13 @@ func (r *runner) profileList(c *cli.Context) error {
 		if e.Default {
 			mark = "*"
 		}
-		if e.Transport != "mx" {
+		switch {
+		case e.Transport == "smtp":
 			server = net.JoinHostPort(e.Host, strconv.Itoa(e.Port))
+		case e.APIURL != "":
+			server = e.APIURL
+		case e.Transport != "mx":
+			server = "(" + e.Transport + " API)"
 		}
 		if from == "" {
 			from = "-"

@@ -78,7 +78,7 @@ type Profile struct {
 	// The mx keys: an mx profile's own, or an smtp profile's when --mx
 	// sends through it.
 	Resolver string // "IP:PORT" or ""
-	MXPort   int    // 0 when not set
+	MXPort   int    // mx_port; on an mx profile 25 when not set, on an smtp profile 0
 
 	DKIMDomain, DKIMSelector, DKIMKeyFile string
 

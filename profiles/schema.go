@@ -25,9 +25,9 @@ const (
 // validation, inheritance from [defaults], `profile show`, the man page and
 // shell completion are all derived from it, so a key is described once.
 type Key struct {
-	Name    string
+	Name    string   // the TOML key, such as "tls_ca_file"
 	Profile bool     // a key of [defaults] and [profiles.NAME]; false for the top level
-	Type    Type     //
+	Type    Type     // what the value is, for the man page
 	Values  []string // the allowed values of an enumeration, nil otherwise
 	Default string   // the built-in default in words, "" when there is none
 	Doc     string   // one line, lower case, no final period
