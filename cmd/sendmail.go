@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"mailout/delivery"
 	"mailout/message"
@@ -61,6 +63,10 @@ func (r *runner) runSendmail(ctx context.Context, args []string) error {
 // through the same fix-ups and delivery as a piped one, the relay's answer
 // passed back as the reply to its DATA.
 func (r *runner) serveSendmail(ctx context.Context, cfg *profiles.Config, inv sendmail.Invocation) error {
+	// A client that goes away closes our stdout too; the reply then fails
+	// to write, which must not kill us (SIGPIPE) before the exit status
+	// says whether a message was cut short.
+	signal.Ignore(syscall.SIGPIPE)
 	deliver := func(ctx context.Context, env sendmail.Envelope, msg io.Reader) (string, error) {
 		one := inv
 		one.Sender, one.Recipients, one.Headers, one.IgnoreDots = env.From, env.To, false, true
