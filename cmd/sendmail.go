@@ -138,6 +138,7 @@ FLAGS:
    -F NAME       full name for an added From header
    -C FILE       configuration file
    -bm           send (the default); -bp lists the queue; -q flushes it
+   -bs           speak SMTP on stdin and stdout (Symfony, Laravel)
    -v            SMTP transcript on stderr
    -N, -R, -V, -B  DSN and body type parameters
    Other -oX, -X FILE, -L TAG, -h N, -O OPT=VAL, -G, -U, -m, -n are ignored.

@@ -43,7 +43,7 @@ type Invocation struct {
 }
 
 // UsageError is a command line that sendmail mode cannot run: an
-// unsupported mode such as -bs, a missing option argument, an option after
+// unsupported mode such as -bv, a missing option argument, an option after
 // the recipients. Callers exit 64 (EX_USAGE).
 type UsageError struct {
 	Msg string
