@@ -35,7 +35,8 @@ type DeliverFunc func(ctx context.Context, env Envelope, msg io.Reader) (string,
 // Reply is an SMTP reply for the end of DATA, such as the relay's own
 // refusal passed back.
 type Reply struct {
-	// Code is the three-digit reply code, 4xx or 5xx.
+	// Code is the three-digit reply code: 4xx or 5xx, or 250 for a message
+	// accepted with a remark.
 	Code int
 	// Text is the reply text, one line; an RFC 3463 code at its start
 	// ("5.1.1 ...") becomes the reply's enhanced status code.
@@ -80,8 +81,10 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, o ServeOptions) err
 		select {
 		case <-conn.closed:
 		case <-ctx.Done():
+			// A blocked read of stdin cannot be interrupted: close the
+			// connection under it and return.
 		}
-		srv.Shutdown(context.Background())
+		srv.Close()
 	}()
 	if err := srv.Serve(l); err != nil && !errors.Is(err, net.ErrClosed) {
 		return err
@@ -161,7 +164,7 @@ func smtpError(err error) *smtp.SMTPError {
 	var r *Reply
 	var de *DataError
 	switch {
-	case errors.As(err, &r) && r.Code >= 400 && r.Code < 600:
+	case errors.As(err, &r) && r.Code >= 200 && r.Code < 600:
 		enh, text := splitEnhanced(r.Code, oneLine(r.Text))
 		return &smtp.SMTPError{Code: r.Code, EnhancedCode: enh, Message: text}
 	case errors.As(err, &de):
