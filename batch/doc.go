@@ -3,24 +3,15 @@
 // already sent, spaces sends with a smooth rate limit, and runs a pool of
 // workers over the rows.
 //
-// It knows nothing of SMTP, templates or flags. The command layer glues it
-// with the template and delivery packages:
+// [Send] runs a whole batch: it iterates the rows not yet sent (one pass to
+// count them when asked, one to send them), composes each through a callback,
+// delivers it through one delivery.Pool per worker with retries, records it in
+// the journal, writes the report lines and tallies the outcomes. It knows
+// nothing of templates, flags or terminals: the command layer gives it those
+// as [Deps].
 //
-//	rows, err := batch.NewReader(csvFile)
-//	j, err := batch.OpenJournal(batch.DefaultJournalPath(stateDir, csvPath, tplPath))
-//	jobs := func(yield func(batch.Job) bool) {
-//		for {
-//			row, err := rows.Next()
-//			// io.EOF: stop; *RowError: report the row and continue; other errors: stop
-//			key, err := batch.RowKey(row, keyColumn)
-//			if !j.Claim(key) { /* report row as skipped */ continue }
-//			if !yield(batch.Job{Row: row, Key: key}) { return }
-//		}
-//	}
-//	err = batch.Run(ctx, jobs, batch.Options{Parallel: 4, Limiter: lim}, send, func(o batch.Outcome) error {
-//		// the report line, then (for sent, queued and failed):
-//		return j.Record(o.Key, o.Status, o.Row)
-//	})
+// The pieces are usable alone too: [NewReader] streams a CSV file, [Journal]
+// records outcomes, [Limiter] spaces sends and [Run] runs workers over jobs.
 //
 // # Memory
 //

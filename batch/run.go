@@ -9,8 +9,8 @@ import (
 	"sync"
 )
 
-// DefaultMaxErrors is the number of failed rows after which [Run] stops when
-// [Options.MaxErrors] is 0.
+// DefaultMaxErrors is the default of --max-errors: the number of failed rows
+// after which a batch stops.
 const DefaultMaxErrors = 10
 
 // ErrTooManyFailures is returned (wrapped) by [Run] when it stopped after
@@ -21,6 +21,9 @@ var ErrTooManyFailures = errors.New("batch: too many failed rows")
 type Job struct {
 	Row Row
 	Key string // the row's journal key, see [RowKey]
+	// Err marks a row that cannot be sent (it could not be read, or has no
+	// key): Run fails it without a worker or a rate slot.
+	Err error
 }
 
 // Outcome is what became of a [Job].
@@ -32,6 +35,9 @@ type Outcome struct {
 	// Fatal means no further row can succeed (authentication or configuration
 	// failure): Run starts no new job.
 	Fatal bool
+
+	line   int        // the row's line, from the Job
+	result *RowResult // what Send's work found
 }
 
 // Options tune [Run].
@@ -41,7 +47,7 @@ type Options struct {
 	// Limiter spaces the start of jobs; nil means no limit.
 	Limiter *Limiter
 	// MaxErrors is the number of failed outcomes after which Run starts no new
-	// job: 0 means DefaultMaxErrors, a negative number no limit.
+	// job; 0 or less means no limit.
 	MaxErrors int
 }
 
@@ -80,10 +86,6 @@ func Run(ctx context.Context, jobs iter.Seq[Job], o Options,
 	work func(ctx context.Context, worker int, j Job) Outcome,
 	done func(Outcome) error) error {
 	parallel := max(o.Parallel, 1)
-	maxErrors := o.MaxErrors
-	if maxErrors == 0 {
-		maxErrors = DefaultMaxErrors
-	}
 
 	next, stopJobs := iter.Pull(jobs)
 	defer stopJobs()
@@ -129,6 +131,24 @@ func Run(ctx context.Context, jobs iter.Seq[Job], o Options,
 		inFlight++
 		jobCh <- j
 	}
+	handle := func(out Outcome) {
+		if err := done(out); err != nil {
+			stop(err)
+		}
+		if out.Fatal {
+			if out.Err != nil {
+				stop(fmt.Errorf("row %d: %w", out.Row, out.Err))
+			} else {
+				stop(fmt.Errorf("row %d: fatal failure", out.Row))
+			}
+		}
+		if out.Status == StatusFailed {
+			failures++
+			if o.MaxErrors > 0 && failures >= o.MaxErrors {
+				stop(fmt.Errorf("%w: stopped after %d", ErrTooManyFailures, failures))
+			}
+		}
+	}
 
 	for {
 		// Take the next job only once a worker is free, so that a slow worker
@@ -139,6 +159,9 @@ func Run(ctx context.Context, jobs iter.Seq[Job], o Options,
 				stop(err)
 			} else if j, ok := next(); !ok {
 				exhausted = true
+			} else if j.Err != nil {
+				handle(Outcome{Row: j.Row.Num, Key: j.Key, Status: StatusFailed, Err: j.Err, line: j.Row.Line})
+				continue
 			} else if o.Limiter == nil {
 				start(j)
 				continue
@@ -154,22 +177,7 @@ func Run(ctx context.Context, jobs iter.Seq[Job], o Options,
 		select {
 		case out := <-results:
 			inFlight--
-			if err := done(out); err != nil {
-				stop(err)
-			}
-			if out.Fatal {
-				if out.Err != nil {
-					stop(fmt.Errorf("row %d: %w", out.Row, out.Err))
-				} else {
-					stop(fmt.Errorf("row %d: fatal failure", out.Row))
-				}
-			}
-			if out.Status == StatusFailed {
-				failures++
-				if maxErrors > 0 && failures >= maxErrors {
-					stop(fmt.Errorf("%w: stopped after %d", ErrTooManyFailures, failures))
-				}
-			}
+			handle(out)
 		case err := <-slot:
 			slot = nil
 			if err != nil {
@@ -198,6 +206,7 @@ func runJob(ctx context.Context, worker int, j Job, work func(context.Context, i
 		if out.Key == "" {
 			out.Key = j.Key
 		}
+		out.line = j.Row.Line
 	}()
 	return work(ctx, worker, j)
 }

@@ -148,7 +148,7 @@ func TestRunMaxErrors(t *testing.T) {
 		minOut, maxOut int
 	}{
 		{"sequential stops at exactly max", 1, 3, 100, true, 3, 3},
-		{"default is 10", 1, 0, 100, true, 10, 10},
+		{"0 is unlimited", 1, 0, 50, false, 50, 50},
 		{"negative is unlimited", 1, -1, 50, false, 50, 50},
 		{"fewer failures than max", 1, 60, 50, false, 50, 50},
 		{"parallel: in-flight jobs finish", 4, 3, 100, true, 3, 3 + 4 - 1},

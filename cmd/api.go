@@ -20,7 +20,7 @@ func (r *runner) apiOptions(p *profiles.Profile) (delivery.APIOptions, error) {
 	switch p.Transport {
 	case "mailgun", "sparkpost":
 		secrets, prof := r.secrets(), p
-		o.Secret = onceSecret(func(ctx context.Context) (string, error) { return secrets.Lookup(ctx, prof) })
+		o.Secret = delivery.OnceSecret(func(ctx context.Context) (string, error) { return secrets.Lookup(ctx, prof) })
 	case "graph", "gmail":
 		tok, err := r.oauthToken(p)
 		if err != nil {
@@ -57,5 +57,5 @@ func awsCredentials(ctx context.Context, region string) (string, aws.Credentials
 
 // oauthToken is the bearer token source of an OAuth profile.
 func (r *runner) oauthToken(p *profiles.Profile) (func(context.Context) (string, error), error) {
-	return nil, withCode(exitConfig, fmt.Errorf("profile %q: OAuth tokens are not available in this build", p.Name))
+	return r.bearerSecret(p), nil
 }

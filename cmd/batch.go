@@ -3,14 +3,10 @@ package cmd
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,18 +19,6 @@ import (
 	"mailout/message"
 	"mailout/profiles"
 	"mailout/template"
-)
-
-// Retries of a row whose delivery failed temporarily: a few, spaced out,
-// so that a relay's brief hiccup does not fail rows, while a relay that
-// stays down still fails them in seconds.
-const (
-	batchAttempts    = 3
-	batchBackoffBase = time.Second
-	batchBackoffMax  = 30 * time.Second
-	// batchRetryAfterMax caps a server's Retry-After: a row waits at most
-	// this long between tries, whatever the server asks.
-	batchRetryAfterMax = 5 * time.Minute
 )
 
 // newBatchCommand is `mailout batch`.
@@ -218,15 +202,14 @@ func (r *runner) batchAction(c *cli.Context) error {
 	}()
 	// --json prints one object per row; a run that failed before its first
 	// row still prints one, the way send does.
-	if err != nil && o.del.json && (b == nil || !b.emitted) {
+	if err != nil && o.del.json && (b == nil || b.tally.Lines == 0) {
 		(&jsonOutput{enabled: true, w: r.env.Stdout}).finish(err)
 	}
 	return err
 }
 
-// batchRun is one run of `mailout batch`: what every row shares, and the
-// tallies. Fields below "run state" are touched only by the goroutine that
-// calls batch.Run (its jobs iterator and done callback), except where noted.
+// batchRun is one run of `mailout batch`: what every row's message shares,
+// and what the terminal shows. batch.Send does the rest.
 type batchRun struct {
 	r        *runner
 	o        batchOptions
@@ -239,44 +222,19 @@ type batchRun struct {
 	profile  *profiles.Profile
 	start    time.Time
 	journal  *batch.Journal
-	report   *os.File
-	reportW  *bufio.Writer
-	csvName  string
 	stdoutMu sync.Mutex // --dry-run messages
 
-	// Delivery: one transport per worker, keeping its connections open
-	// (an SMTP session, or an MX pool with one connection per domain).
 	transportName string
-	workers       []delivery.Transport
-	sessions      []*sessionTransport
-	pools         []*delivery.MXPool
+	pools         []delivery.Pool
 
-	// rows carries a row's details from its worker to done.
-	rowsMu sync.Mutex
-	rows   map[int]*rowRecord
-
-	// run state
-	bar                                  *progressbar.ProgressBar
-	sent, failed, queued, skipped, shown int
-	attempted                            int
-	codes                                []int
-	readErr                              error // the CSV could not be read further
-	outErr                               error // --json or --report could not be written
-	stopBadRows                          bool  // bad rows alone reached --max-errors
-	anySent                              bool
-	emitted                              bool // a row's line went to --json or --report
-}
-
-// rowRecord is what became of one row, for the report, --json and the log.
-type rowRecord struct {
-	out  jsonOutput
-	og   *outgoing
-	err  error
-	line int
+	// Touched only by batch.Send's Deps.Row, on its goroutine.
+	bar   *progressbar.ProgressBar
+	tally batch.Tally
+	worst int // the worst exit status of a row
 }
 
 func (r *runner) newBatchRun(cfg *profiles.Config, o batchOptions) (*batchRun, error) {
-	b := &batchRun{r: r, o: o, cfg: cfg, start: r.env.Now(), rows: map[int]*rowRecord{}, csvName: o.csv}
+	b := &batchRun{r: r, o: o, cfg: cfg, start: r.env.Now()}
 	var err error
 	if b.tpl, err = loadTemplate(o.template); err != nil {
 		return nil, err
@@ -293,15 +251,8 @@ func (r *runner) newBatchRun(cfg *profiles.Config, o batchOptions) (*batchRun, e
 	if b.unsub, err = unsubscribeHeaders(o.unsubscribe); err != nil {
 		return nil, err
 	}
-	// Read the header now: a missing or malformed CSV, or a --key column
-	// it lacks, stops the run before anything is asked or sent.
-	rows, closeCSV, err := b.openCSV()
-	if err != nil {
-		return nil, err
-	}
-	closeCSV()
-	if o.key != "" && !slices.Contains(rows.Header(), o.key) {
-		return nil, usageErrorf("--key %q: the CSV header has no such column (it has %s)", o.key, strings.Join(rows.Header(), ", "))
+	if err := batch.CheckCSV(o.csv, o.key); err != nil {
+		return nil, batchError(err)
 	}
 	sender, err := b.firstSender()
 	if err != nil {
@@ -322,37 +273,29 @@ func (r *runner) newBatchRun(cfg *profiles.Config, o batchOptions) (*batchRun, e
 		if err != nil {
 			return nil, withCode(exitIOErr, err)
 		}
-		// The journal commits in the background: at most --parallel lines
-		// wait for it, so a crash costs at most 2 × --parallel rows (those
-		// and the messages in flight) sent again by the re-run.
-		j.SetWindow(o.parallel)
 		b.journal = j
 	}
 	return b, nil
 }
 
-// openCSV opens the CSV file and reads its header.
-func (b *batchRun) openCSV() (*batch.Reader, func(), error) {
-	f, err := os.Open(b.o.csv)
-	if err != nil {
-		return nil, nil, &message.InputError{Path: b.o.csv, Err: err}
+// batchError gives the errors of package batch their exit codes: a CSV
+// format error 65, a --key the header lacks 64, failed reads and writes 74.
+func batchError(err error) error {
+	var (
+		ce *batch.CSVError
+		fe *batch.FormatError
+		ke *batch.KeyColumnError
+		oe *batch.OutputError
+	)
+	switch {
+	case errors.As(err, &ce) && errors.As(err, &fe):
+		return &message.DataError{Msg: ce.Error()}
+	case errors.As(err, &ke):
+		return usageErrorf("%v", ke)
+	case errors.As(err, &ce), errors.As(err, &oe):
+		return withCode(exitIOErr, err)
 	}
-	rows, err := batch.NewReader(f)
-	if err != nil {
-		f.Close()
-		return nil, nil, b.csvError(err)
-	}
-	return rows, func() { f.Close() }, nil
-}
-
-// csvError gives a CSV format error its file name and exit code 65; read
-// errors are 74.
-func (b *batchRun) csvError(err error) error {
-	var fe *batch.FormatError
-	if errors.As(err, &fe) {
-		return &message.DataError{Msg: fmt.Sprintf("%s: %v", b.csvName, err)}
-	}
-	return withCode(exitIOErr, fmt.Errorf("read %s: %w", b.csvName, err))
+	return err
 }
 
 // firstSender is the From of the first row that renders, which chooses
@@ -362,30 +305,18 @@ func (b *batchRun) firstSender() (string, error) {
 	if b.o.del.server != "" || b.o.del.profile != "" || b.cfg == nil || len(b.cfg.Profiles) < 2 {
 		return "", nil
 	}
-	rows, closeCSV, err := b.openCSV()
-	if err != nil {
-		return "", err
-	}
-	defer closeCSV()
-	for {
-		row, err := rows.Next()
-		var rowErr *batch.RowError
-		switch {
-		case err == io.EOF:
-			return "", nil
-		case errors.As(err, &rowErr):
-			continue
-		case err != nil:
-			return "", b.csvError(err)
-		}
+	sender := ""
+	err := batch.EachRow(b.o.csv, func(row batch.Row) bool {
 		d, err := b.draft(row)
-		if err == nil && d.from != nil {
-			return d.from.Address, nil
+		if err != nil {
+			return true
 		}
-		if err == nil {
-			return "", nil
+		if d.from != nil {
+			sender = d.from.Address
 		}
-	}
+		return false
+	})
+	return sender, batchError(err)
 }
 
 // draft renders the template for one row.
@@ -412,198 +343,30 @@ func (b *batchRun) draft(row batch.Row) (*draft, error) {
 	return d, nil
 }
 
-// compose renders and composes the message of one row.
-func (b *batchRun) compose(row batch.Row) (*outgoing, error) {
+// compose renders and composes the message of one row: batch.Send's
+// Deps.Compose.
+func (b *batchRun) compose(row batch.Row) (*batch.Mail, error) {
 	d, err := b.draft(row)
 	if err != nil {
 		return nil, err
 	}
-	return b.r.compose(d, b.profile)
-}
-
-// setupTransport prepares delivery: for a relay, one session per worker,
-// opened at its first message and kept across messages; for direct MX, a
-// connection pool per worker; for an HTTP API, one client for all.
-func (b *batchRun) setupTransport(parallel int) error {
-	o, err := b.r.deliveryOptions(b.profile, b.o.del)
+	og, err := b.r.compose(d, b.profile)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	b.transportName = string(o.Transport)
-	if o.Transport == delivery.TransportMX {
-		// One pool per worker: each keeps a connection per domain open,
-		// so a list with many recipients at one provider reuses it.
-		mx := delivery.NewMX(o.MXConfig())
-		for range parallel {
-			pool := mx.Pool()
-			b.pools = append(b.pools, pool)
-			b.workers = append(b.workers, o.Sign(pool))
-		}
-		return nil
-	}
-	if o.Transport.IsAPI() {
-		// One HTTP client for all workers: its keep-alive connections
-		// serve whichever worker sends next.
-		tr, err := delivery.New(o)
-		if err != nil {
-			return withCode(exitConfig, fmt.Errorf("profile %q: %w", b.profile.Name, err))
-		}
-		for range parallel {
-			b.workers = append(b.workers, tr)
-		}
-		return nil
-	}
-	ro := o.RelayConfig()
-	ro.Auth.Secret = onceSecret(ro.Auth.Secret)
-	relay := delivery.NewRelay(ro)
-	gate := &openGate{}
-	for range parallel {
-		s := &sessionTransport{relay: relay, gate: gate}
-		b.sessions = append(b.sessions, s)
-		b.workers = append(b.workers, o.Sign(s))
-	}
-	return nil
+	return &batch.Mail{Envelope: og.env, Message: og.msg, ID: og.messageID}, nil
 }
 
-// onceSecret asks for a secret at most once per run, however many
-// connections the workers open: one prompt, one password_command run.
-func onceSecret(f func(context.Context) (string, error)) func(context.Context) (string, error) {
-	if f == nil {
-		return nil
-	}
-	var (
-		once   sync.Once
-		secret string
-		err    error
-	)
-	return func(ctx context.Context) (string, error) {
-		once.Do(func() { secret, err = f(ctx) })
-		return secret, err
-	}
+// outgoing is a row's message as the spool and the log take it.
+func (b *batchRun) outgoing(m *batch.Mail) *outgoing {
+	return &outgoing{msg: m.Message, env: m.Envelope, messageID: m.ID, profile: b.profile}
 }
 
-// sessionTransport is one worker's SMTP connection: opened at the first
-// message, reset (RSET) before each further one, replaced when it broke
-// or when the reset shows the server dropped it. Only its worker uses it.
-type sessionTransport struct {
-	relay    *delivery.Relay
-	gate     *openGate
-	s        *delivery.Session
-	lastUsed time.Time
-}
-
-// idleCheck is how long a kept session may sit unused before the next
-// message first checks it with RSET: servers close idle connections, but
-// a busy batch should not pay a round trip per message for that.
-const idleCheck = 2 * time.Second
-
-// openGate lets the workers' first connections wait for one to come up,
-// so that wrong credentials cost one failed AUTH, not one per worker: a
-// server counting failures may lock the account.
-type openGate struct {
-	mu  sync.Mutex
-	ok  bool  // a connection came up: the credentials work
-	err error // fatal: no connection can come up
-}
-
-// open opens a session through the gate.
-func (t *sessionTransport) open(ctx context.Context) (*delivery.Session, error) {
-	g := t.gate
-	g.mu.Lock()
-	if g.ok {
-		g.mu.Unlock()
-		return t.relay.Open(ctx)
-	}
-	defer g.mu.Unlock()
-	if g.err != nil {
-		return nil, g.err
-	}
-	s, err := t.relay.Open(ctx)
-	switch {
-	case err == nil:
-		g.ok = true
-	case fatal(err):
-		g.err = err
-	}
-	return s, err
-}
-
-func (t *sessionTransport) Deliver(ctx context.Context, env message.Envelope, msg message.Message) (*delivery.Result, error) {
-	reused := t.s != nil
-	if reused && time.Since(t.lastUsed) > idleCheck {
-		if err := t.s.Reset(); err != nil {
-			t.close()
-			reused = false
-		}
-	}
-	if t.s == nil {
-		s, err := t.open(ctx)
-		if err != nil {
-			return failedResult("smtp", env.To, err), err
-		}
-		t.s = s
-	}
-	res, err := t.s.Deliver(ctx, env, msg)
-	if t.s.Broken() {
-		t.close()
-		if reused && droppedBeforeMail(err) {
-			// The kept connection was gone before anything was sent:
-			// send on a fresh one.
-			return t.Deliver(ctx, env, msg)
-		}
-	}
-	t.lastUsed = time.Now()
-	return res, err
-}
-
-// droppedBeforeMail reports a connection that failed at MAIL without an
-// SMTP reply: nothing of the message was sent.
-func droppedBeforeMail(err error) bool {
-	var de *delivery.Error
-	return errors.As(err, &de) && de.Op == "mail" && de.Code == 0
-}
-
-func (t *sessionTransport) close() {
-	if t.s != nil {
-		t.s.Close()
-		t.s = nil
-	}
-}
-
-var _ delivery.Transport = (*sessionTransport)(nil)
-
-// failedResult marks every recipient with err, which happened before any
-// of them was tried (the connection could not be opened).
-func failedResult(transport string, rcpts []string, err error) *delivery.Result {
-	st := delivery.Refused
-	if delivery.IsTemporary(err) {
-		st = delivery.Deferred
-	}
-	reply, host := "", ""
-	var de *delivery.Error
-	if errors.As(err, &de) {
-		host = de.Host
-		if de.Code != 0 {
-			reply = fmt.Sprintf("%d %s", de.Code, de.Reply)
-		}
-	}
-	res := &delivery.Result{Transport: transport}
-	for _, a := range rcpts {
-		res.Recipients = append(res.Recipients, delivery.RecipientResult{Address: a, Status: st, Host: host, Reply: reply, Err: err})
-	}
-	return res
-}
-
-// retryable says whether a failed delivery may be tried again at once. A
-// connection lost during DATA is not: the server may have accepted the
-// message just before, and a retry could mail it twice; the row fails
-// and a re-run sends it.
-func retryable(err error) bool {
-	if !delivery.IsTemporary(err) {
-		return false
-	}
-	var de *delivery.Error
-	return !(errors.As(err, &de) && de.Op == "data" && de.Code == 0)
+// queue spools what failed temporarily: batch.Send's Deps.Queue.
+func (b *batchRun) queue(m *batch.Mail, res *delivery.Result, pending []string, err error) (string, error) {
+	var out jsonOutput
+	err = b.r.queueOnFailure(b.cfg, b.outgoing(m), res, pending, b.o.del, &out, err)
+	return out.queueID, err
 }
 
 // fatal says whether err dooms every later row too: authentication and
@@ -616,257 +379,78 @@ func fatal(err error) bool {
 	return false
 }
 
-// transportFor is worker w's transport.
-func (b *batchRun) transportFor(w int) delivery.Transport {
-	return b.workers[w]
+// mboxTransport is --dry-run's transport: it writes each message to
+// stdout as mboxrd instead of sending it.
+type mboxTransport struct{ b *batchRun }
+
+func (t mboxTransport) Deliver(_ context.Context, env message.Envelope, msg message.Message) (*delivery.Result, error) {
+	b := t.b
+	b.stdoutMu.Lock()
+	err := message.WriteMbox(b.r.env.Stdout, env.From, b.r.env.Now(), msg)
+	b.stdoutMu.Unlock()
+	var ie *message.InputError
+	if err != nil && !errors.As(err, &ie) {
+		err = withCode(exitIOErr, fmt.Errorf("write stdout: %w", err))
+	}
+	return &delivery.Result{}, err
 }
 
-// deliver sends og, retrying temporary failures with back-off; a retry
-// goes only to the recipients still pending. It returns the result for
-// every recipient, in envelope order.
-func (b *batchRun) deliver(ctx context.Context, w int, og *outgoing) (*delivery.Result, error) {
-	tr := b.transportFor(w)
-	final := map[string]delivery.RecipientResult{}
-	rcpts := og.env.To
-	// A server's Retry-After (HTTP 429/503) lengthens the back-off.
-	var asked time.Duration
-	backoff := batch.Backoff(batchBackoffBase, batchBackoffMax)
-	wait := func(i int) time.Duration { return max(backoff(i), min(asked, batchRetryAfterMax)) }
-	err := batch.Retry(ctx, batchAttempts, wait, nil, func() error {
-		env := og.env
-		env.To = rcpts
-		res, err := tr.Deliver(ctx, env, og.msg)
-		var de *delivery.Error
-		if errors.As(err, &de) {
-			asked = de.RetryAfter
-		}
-		if res != nil {
-			for _, rr := range res.Recipients {
-				final[rr.Address] = rr
-			}
-			if pending := res.Pending(); len(pending) > 0 {
-				rcpts = pending
-			}
-		}
-		return err
-	}, retryable)
-	res := &delivery.Result{Transport: b.transportName}
-	for _, a := range og.env.To {
-		if rr, ok := final[a]; ok {
-			res.Recipients = append(res.Recipients, rr)
+// line is a row's report and --json line: the Output object and "row".
+func (b *batchRun) line(res batch.RowResult) any {
+	out := jsonOutput{row: res.Row, status: res.Status, result: res.Result, queueID: res.QueueID}
+	if res.Mail != nil {
+		out.messageID = res.Mail.ID
+	}
+	if res.Status != batch.StatusSkipped && !res.Bad {
+		out.transport = b.transportName
+		if b.profile != nil {
+			out.profile = b.profile.Name
 		}
 	}
-	return res, err
+	return out.object(rowError(res))
 }
 
-// work renders, composes and sends one row, on a worker goroutine.
-func (b *batchRun) work(ctx context.Context, w int, j batch.Job) batch.Outcome {
-	rec := &rowRecord{line: j.Row.Line, out: jsonOutput{row: j.Row.Num, transport: b.transportName}}
-	if b.profile != nil {
-		rec.out.profile = b.profile.Name
+// rowError is why a row failed; a row that could not be read or keyed is
+// bad data (65).
+func rowError(res batch.RowResult) error {
+	if res.Bad && res.Err != nil {
+		return &message.DataError{Msg: res.Err.Error()}
 	}
-	defer func() {
-		b.rowsMu.Lock()
-		b.rows[j.Row.Num] = rec
-		b.rowsMu.Unlock()
-	}()
-	og, err := b.compose(j.Row)
-	if err != nil {
-		rec.err = err
-		return batch.Outcome{Status: batch.StatusFailed, Err: err, Fatal: fatal(err)}
-	}
-	rec.og = og
-	rec.out.messageID = og.messageID
-	if b.o.dryRun {
-		b.stdoutMu.Lock()
-		err := message.WriteMbox(b.r.env.Stdout, og.env.From, b.r.env.Now(), og.msg)
-		b.stdoutMu.Unlock()
-		if err != nil {
-			var ie *message.InputError
-			if !errors.As(err, &ie) {
-				err = withCode(exitIOErr, fmt.Errorf("write stdout: %w", err))
-			}
-			rec.err = err
-			return batch.Outcome{Status: batch.StatusFailed, Err: err, Fatal: exitCode(err) == exitIOErr}
-		}
-		return batch.Outcome{Status: batch.StatusSent}
-	}
-	res, err := b.deliver(ctx, w, og)
-	rec.out.result = res
-	if err != nil && b.o.del.queueOnFailure {
-		if pending := res.Pending(); len(pending) > 0 {
-			err = b.r.queueOnFailure(b.cfg, og, res, pending, b.o.del, &rec.out, err)
-		}
-	}
-	rec.err = err
-	switch {
-	case err == nil && rec.out.queueID != "":
-		return batch.Outcome{Status: batch.StatusQueued}
-	case err == nil:
-		return batch.Outcome{Status: batch.StatusSent}
-	}
-	return batch.Outcome{Status: batch.StatusFailed, Err: err, Fatal: fatal(err)}
+	return res.Err
 }
 
-// jobs feeds the rows to batch.Run: bad rows are reported and skipped,
-// rows the journal has are reported as skipped, and --limit and
-// --max-errors end the feed.
-func (b *batchRun) jobs(rows *batch.Reader) func(yield func(batch.Job) bool) {
-	return func(yield func(batch.Job) bool) {
-		for {
-			if b.o.limit > 0 && b.attempted >= b.o.limit {
-				return
-			}
-			row, err := rows.Next()
-			var rowErr *batch.RowError
-			switch {
-			case err == io.EOF:
-				return
-			case errors.As(err, &rowErr):
-				if b.badRow(row, &message.DataError{Msg: err.Error()}) {
-					return
-				}
-				continue
-			case err != nil:
-				b.readErr = b.csvError(err)
-				return
-			}
-			key := ""
-			if b.journal != nil {
-				if key, err = batch.RowKey(row, b.o.key); err != nil {
-					if b.badRow(row, &message.DataError{Msg: err.Error()}) {
-						return
-					}
-					continue
-				}
-				if !b.journal.Claim(key) {
-					b.skipped++
-					b.emit(row.Num, &rowRecord{line: row.Line, out: jsonOutput{row: row.Num, status: batch.StatusSkipped}})
-					continue
-				}
-			}
-			b.attempted++
-			if !yield(batch.Job{Row: row, Key: key}) {
-				return
-			}
+// row reports one row: its error on stderr, the log, the progress bar.
+func (b *batchRun) row(res batch.RowResult, t batch.Tally) {
+	b.tally = t
+	if res.Status == batch.StatusFailed {
+		err := rowError(res)
+		b.worst = worstCode(b.worst, exitCode(err))
+		msg := oneLine(err.Error())
+		if !strings.Contains(msg, fmt.Sprintf("row %d:", res.Row)) {
+			msg = fmt.Sprintf("line %d: row %d: %s", res.Line, res.Row, msg)
 		}
+		b.clearBar()
+		fmt.Fprintf(b.r.env.Stderr, "mailout: %s: %s\n", b.o.csv, msg)
 	}
-}
-
-// badRow reports a row that cannot even be rendered (wrong number of
-// fields, no key) and says whether --max-errors is reached.
-func (b *batchRun) badRow(row batch.Row, err error) bool {
-	rec := &rowRecord{line: row.Line, err: err, out: jsonOutput{row: row.Num}}
-	b.countFailure(rec)
-	b.emit(row.Num, rec)
-	if b.tooMany() {
-		b.stopBadRows = true
-		return true
+	if res.Status == batch.StatusSkipped || res.Bad {
+		return
 	}
-	return false
-}
-
-func (b *batchRun) countFailure(rec *rowRecord) {
-	b.failed++
-	b.codes = append(b.codes, exitCode(rec.err))
-	msg := oneLine(rec.err.Error())
-	if !strings.Contains(msg, fmt.Sprintf("row %d:", rec.out.row)) {
-		msg = fmt.Sprintf("line %d: row %d: %s", rec.line, rec.out.row, msg)
-	}
-	b.clearBar()
-	fmt.Fprintf(b.r.env.Stderr, "mailout: %s: %s\n", b.csvName, msg)
-}
-
-func (b *batchRun) tooMany() bool {
-	return b.o.maxErrors > 0 && b.failed >= b.o.maxErrors
-}
-
-// done takes one row's outcome, on batch.Run's goroutine: the journal
-// first (the row counts as done only once its line is durable), then the
-// report, --json, the log and the tallies.
-func (b *batchRun) done(o batch.Outcome) error {
-	b.rowsMu.Lock()
-	rec := b.rows[o.Row]
-	delete(b.rows, o.Row)
-	b.rowsMu.Unlock()
-	if rec == nil { // the work panicked before its record was kept
-		rec = &rowRecord{out: jsonOutput{row: o.Row}, err: o.Err}
-	}
-	if rec.err == nil && o.Err != nil {
-		rec.err = o.Err
-	}
-	var journalErr error
-	if b.journal != nil && o.Key != "" && o.Status != batch.StatusSkipped {
-		if err := b.journal.Append(o.Key, o.Status, o.Row); err != nil {
-			journalErr = withCode(exitIOErr, err)
+	if res.Mail != nil && !b.o.dryRun {
+		profile := ""
+		if b.profile != nil {
+			profile = b.profile.Name
 		}
-	}
-	rec.out.status = o.Status
-	switch o.Status {
-	case batch.StatusSent:
-		if b.o.dryRun {
-			b.shown++
-		} else {
-			b.sent++
-			b.anySent = true
-		}
-	case batch.StatusQueued:
-		b.queued++
-		b.anySent = true
-	case batch.StatusFailed:
-		b.countFailure(rec)
-	}
-	b.emit(o.Row, rec)
-	if rec.og != nil && !b.o.dryRun {
-		lr := logRecord{profile: rec.out.profile, transport: rec.out.transport, from: rec.og.env.From, rcpts: rec.og.env.To,
-			messageID: rec.og.messageID, queueID: rec.out.queueID, result: rec.out.result, err: rec.err}
-		b.r.logOutcome(b.cfg, lr)
+		b.r.logOutcome(b.cfg, logRecord{profile: profile, transport: b.transportName, from: res.Mail.Envelope.From,
+			rcpts: res.Mail.Envelope.To, messageID: res.Mail.ID, queueID: res.QueueID, result: res.Result, err: res.Err})
 	}
 	if b.bar != nil {
 		b.bar.Describe(b.progressText())
 		b.bar.Add(1)
 	}
-	if journalErr != nil {
-		return journalErr
-	}
-	if o.Status == batch.StatusFailed && b.tooMany() {
-		return fmt.Errorf("%w: stopped after %d", batch.ErrTooManyFailures, b.failed)
-	}
-	return nil
-}
-
-// emit writes a row's line to --json and --report.
-func (b *batchRun) emit(row int, rec *rowRecord) {
-	if !b.o.del.json && b.reportW == nil {
-		return
-	}
-	b.emitted = true
-	rec.out.row = row
-	if rec.out.status == "" && rec.err != nil {
-		rec.out.status = batch.StatusFailed
-	}
-	obj := rec.out.object(rec.err)
-	if b.o.del.json {
-		if err := jsonLine(b.r.env.Stdout, obj); err != nil && b.outErr == nil {
-			b.outErr = withCode(exitIOErr, fmt.Errorf("write stdout: %w", err))
-		}
-	}
-	if b.reportW != nil {
-		if err := jsonLine(b.reportW, obj); err != nil && b.outErr == nil {
-			b.outErr = withCode(exitIOErr, fmt.Errorf("report %s: %w", b.o.report, err))
-		}
-	}
-}
-
-// jsonLine writes v as one line of JSON, '<' and '>' left readable.
-func jsonLine(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }
 
 func (b *batchRun) progressText() string {
-	return fmt.Sprintf("sent %d, failed %d", b.sent+b.queued, b.failed)
+	return fmt.Sprintf("sent %d, failed %d", b.tally.Sent+b.tally.Queued, b.tally.Failed)
 }
 
 func (b *batchRun) clearBar() {
@@ -875,88 +459,41 @@ func (b *batchRun) clearBar() {
 	}
 }
 
-// countPending counts the rows a run would send (for the question and the
-// progress bar): the valid rows the journal does not have, up to --limit.
-func (b *batchRun) countPending() (int, error) {
-	rows, closeCSV, err := b.openCSV()
-	if err != nil {
-		return 0, err
-	}
-	defer closeCSV()
-	n := 0
-	seen := map[string]bool{}
-	for b.o.limit == 0 || n < b.o.limit {
-		row, err := rows.Next()
-		var rowErr *batch.RowError
-		switch {
-		case err == io.EOF:
-			return n, nil
-		case errors.As(err, &rowErr):
-			continue
-		case err != nil:
-			return 0, b.csvError(err)
+// confirm shows the first message and the count on the terminal and asks,
+// then draws the progress bar: batch.Send's Deps.Start. It reports whether
+// to go on.
+func (b *batchRun) confirm(n int, first *batch.Row) (bool, error) {
+	if !b.o.yes && n > 0 {
+		ok, err := b.ask(n, first)
+		if !ok || err != nil {
+			return ok, err
 		}
-		if b.journal != nil {
-			key, err := batch.RowKey(row, b.o.key)
-			if err != nil || b.journal.Sent(key) || seen[key] {
-				continue
-			}
-			if b.o.key != "" { // whole-row hashes are 64 bytes a row: only dedupe key columns
-				seen[key] = true
-			}
-		}
-		n++
 	}
-	return n, nil
+	b.bar = progressbar.NewOptions(n,
+		progressbar.OptionSetWriter(b.r.env.Stderr),
+		progressbar.OptionSetDescription(b.progressText()),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("msg"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
+	return true, nil
 }
 
-// firstPending returns the first row a run would send.
-func (b *batchRun) firstPending() (batch.Row, bool, error) {
-	rows, closeCSV, err := b.openCSV()
-	if err != nil {
-		return batch.Row{}, false, err
-	}
-	defer closeCSV()
-	for {
-		row, err := rows.Next()
-		var rowErr *batch.RowError
-		switch {
-		case err == io.EOF:
-			return batch.Row{}, false, nil
-		case errors.As(err, &rowErr):
-			continue
-		case err != nil:
-			return batch.Row{}, false, b.csvError(err)
-		}
-		if b.journal != nil {
-			key, err := batch.RowKey(row, b.o.key)
-			if err != nil || b.journal.Sent(key) {
-				continue
-			}
-		}
-		return row, true, nil
-	}
-}
-
-// confirm shows the first message and the count on the terminal and asks.
-// It reports whether to go on.
-func (b *batchRun) confirm(n int) (bool, error) {
+func (b *batchRun) ask(n int, first *batch.Row) (bool, error) {
 	stderr := b.r.env.Stderr
-	row, ok, err := b.firstPending()
-	if err != nil {
-		return false, err
-	}
-	if ok {
-		fmt.Fprintf(stderr, "mailout: the message of row %d:\n\n", row.Num)
-		og, err := b.compose(row)
+	if first != nil {
+		fmt.Fprintf(stderr, "mailout: the message of row %d:\n\n", first.Num)
+		m, err := b.compose(*first)
 		if err != nil {
-			fmt.Fprintf(stderr, "mailout: %s: line %d: row %d: %s\n", b.csvName, row.Line, row.Num, oneLine(err.Error()))
-		} else if err := message.WriteMbox(stderr, og.env.From, b.r.env.Now(), og.msg); err != nil {
+			fmt.Fprintf(stderr, "mailout: %s: line %d: row %d: %s\n", b.o.csv, first.Line, first.Num, oneLine(err.Error()))
+		} else if err := message.WriteMbox(stderr, m.Envelope.From, b.r.env.Now(), m.Message); err != nil {
 			return false, withCode(exitIOErr, fmt.Errorf("show the first message: %w", err))
 		}
 	}
-	via := b.transportLabel()
-	fmt.Fprintf(stderr, "mailout: send %d %s%s? [y/N] ", n, plural(n, "message", "messages"), via)
+	fmt.Fprintf(stderr, "mailout: send %d %s%s? [y/N] ", n, plural(n, "message", "messages"), b.transportLabel())
 	answer, err := bufio.NewReader(b.r.env.Stdin).ReadString('\n')
 	if err != nil && answer == "" {
 		fmt.Fprintln(stderr)
@@ -991,145 +528,108 @@ func plural(n int, one, many string) string {
 // run sends (or, with --dry-run, prints) every row.
 func (b *batchRun) run(ctx context.Context) error {
 	o := b.o
-	parallel := o.parallel
+	so := batch.SendOptions{CSV: o.csv, Key: o.key, Journal: b.journal, Limit: o.limit, MaxErrors: o.maxErrors,
+		Parallel: o.parallel, Report: o.report}
+	d := batch.Deps{Compose: b.compose, Fatal: fatal, Line: b.line, Row: b.row}
+	if o.del.json {
+		so.JSON = b.r.env.Stdout
+	}
 	if o.dryRun {
-		parallel = 1 // the mbox stream keeps the CSV's order
-	}
-	// A terminal gets the question (unless --yes) and a progress bar: both
-	// need the count, which takes a first pass over the CSV.
-	total := -1
-	if !o.dryRun && b.r.env.StderrTTY {
-		n, err := b.countPending()
+		// One worker, so that the mbox stream keeps the CSV's order; a
+		// message that cannot be written to stdout stops the run.
+		so.Parallel, so.Attempts = 1, 1
+		d.Pools = []delivery.Transport{mboxTransport{b}}
+		d.Fatal = func(err error) bool { return fatal(err) || exitCode(err) == exitIOErr }
+	} else {
+		// A terminal gets the question (unless --yes) and a progress bar:
+		// both need the count, which takes a first pass over the CSV.
+		so.Count, d.Start = b.r.env.StderrTTY, b.confirm
+		if o.rate != "" {
+			rate, _ := batch.ParseRate(o.rate) // checked in validate
+			so.Limiter = batch.NewLimiter(rate, nil, nil)
+		}
+		do, err := b.r.deliveryOptions(b.profile, o.del)
 		if err != nil {
 			return err
 		}
-		total = n
-		if !o.yes && n > 0 {
-			ok, err := b.confirm(n)
-			if err != nil {
-				return err
+		b.transportName = string(do.Transport)
+		if b.pools, err = delivery.NewPools(do, o.parallel); err != nil {
+			if b.profile != nil {
+				err = fmt.Errorf("profile %q: %w", b.profile.Name, err)
 			}
-			if !ok {
-				fmt.Fprintln(b.r.env.Stderr, "mailout: batch: aborted, nothing sent")
-				return nil
-			}
+			return withCode(exitConfig, err)
+		}
+		for _, p := range b.pools {
+			d.Pools = append(d.Pools, p)
+		}
+		if o.del.queueOnFailure {
+			d.Queue = b.queue
 		}
 	}
-	if !o.dryRun {
-		if err := b.setupTransport(parallel); err != nil {
-			return err
-		}
-	}
-	if o.report != "" {
-		f, err := os.OpenFile(o.report, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-		if err != nil {
-			return withCode(exitIOErr, fmt.Errorf("report: %w", err))
-		}
-		b.report, b.reportW = f, bufio.NewWriter(f)
-	}
-	var lim *batch.Limiter
-	if o.rate != "" && !o.dryRun {
-		rate, _ := batch.ParseRate(o.rate) // checked in validate
-		lim = batch.NewLimiter(rate, nil, nil)
-	}
-	if b.r.env.StderrTTY && !o.dryRun {
-		b.bar = progressbar.NewOptions(total,
-			progressbar.OptionSetWriter(b.r.env.Stderr),
-			progressbar.OptionSetDescription(b.progressText()),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("msg"),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-	}
-
-	rows, closeCSV, err := b.openCSV()
-	if err != nil {
-		return err
-	}
-	defer closeCSV()
-	runErr := batch.Run(ctx, b.jobs(rows), batch.Options{Parallel: parallel, Limiter: lim, MaxErrors: -1}, b.work, b.done)
-	if b.journal != nil {
-		if err := b.journal.Sync(); err != nil && runErr == nil {
-			runErr = withCode(exitIOErr, err)
-		}
-	}
-	if b.reportW != nil {
-		if err := b.reportW.Flush(); err != nil && b.outErr == nil {
-			b.outErr = withCode(exitIOErr, fmt.Errorf("report %s: %w", b.o.report, err))
-		}
+	tally, err := batch.Send(ctx, so, d)
+	b.tally = tally
+	if errors.Is(err, batch.ErrAborted) {
+		fmt.Fprintln(b.r.env.Stderr, "mailout: batch: aborted, nothing sent")
+		return nil
 	}
 	if b.bar != nil {
 		b.bar.Finish()
 	}
-	b.closeSessions()
-	if b.anySent {
+	b.closePools()
+	if tally.Sent+tally.Queued > 0 && !o.dryRun {
 		b.r.drain(b.cfg)
 	}
 	b.summary()
-	return b.result(runErr)
+	return b.result(err)
 }
 
 // result is the run's error: why it stopped early, else the worst row's
 // exit status (SPEC.md's mixed-outcome order), already reported per row.
-func (b *batchRun) result(runErr error) error {
-	codes := b.codes
+func (b *batchRun) result(err error) error {
 	switch {
-	case runErr != nil && errors.Is(runErr, batch.ErrTooManyFailures), runErr == nil && b.stopBadRows:
-		return &codeError{code: worstCode(codes...),
-			err:  fmt.Errorf("batch stopped after %d failed rows (--max-errors %d)", b.failed, b.o.maxErrors),
+	case errors.Is(err, batch.ErrTooManyFailures):
+		return &codeError{code: b.worst,
+			err:  fmt.Errorf("batch stopped after %d failed rows (--max-errors %d)", b.tally.Failed, b.o.maxErrors),
 			hint: "fix the rows reported above and run the same command again: the rows already sent are skipped"}
-	case runErr != nil && (errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded)):
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return hinted(withCode(exitTempFail, errors.New("batch interrupted")),
 			"run the same command again to send the rest: the rows already sent are skipped")
-	case runErr != nil:
-		code := worstCode(append(codes, exitCode(runErr))...)
-		if fatal(runErr) {
-			return &codeError{code: code, err: fmt.Errorf("batch stopped: %w", runErr)}
+	case err != nil:
+		err = batchError(err)
+		code := worstCode(b.worst, exitCode(err))
+		if fatal(err) {
+			return &codeError{code: code, err: fmt.Errorf("batch stopped: %w", err)}
 		}
-		return &codeError{code: code, err: runErr}
-	case b.readErr != nil:
-		return &codeError{code: worstCode(append(codes, exitCode(b.readErr))...), err: b.readErr}
-	case b.outErr != nil:
-		return &codeError{code: worstCode(append(codes, exitIOErr)...), err: b.outErr}
-	}
-	if code := worstCode(codes...); code != exitOK {
-		return silentError{code: code}
+		return &codeError{code: code, err: err}
+	case b.worst != exitOK:
+		return silentError{code: b.worst}
 	}
 	return nil
 }
 
 // summary prints the one line every run ends with.
 func (b *batchRun) summary() {
+	t := b.tally
 	elapsed := b.r.env.Now().Sub(b.start).Round(100 * time.Millisecond)
 	if b.o.dryRun {
-		fmt.Fprintf(b.r.env.Stderr, "mailout: batch: %d rendered, %d failed in %s (dry run: nothing sent)\n", b.shown, b.failed, elapsed)
+		fmt.Fprintf(b.r.env.Stderr, "mailout: batch: %d rendered, %d failed in %s (dry run: nothing sent)\n", t.Sent, t.Failed, elapsed)
 		return
 	}
 	fmt.Fprintf(b.r.env.Stderr, "mailout: batch: %d sent, %d failed, %d skipped (already sent), %d queued in %s\n",
-		b.sent, b.failed, b.skipped, b.queued, elapsed)
+		t.Sent, t.Failed, t.Skipped, t.Queued, elapsed)
 }
 
-func (b *batchRun) closeSessions() {
-	for _, s := range b.sessions {
-		s.close()
-	}
+func (b *batchRun) closePools() {
 	for _, p := range b.pools {
 		p.Close()
 	}
+	b.pools = nil
 }
 
-// close commits the journal and flushes the report, if run has not, and
-// releases both.
+// close releases the pools and the journal, committing what it has.
 func (b *batchRun) close() {
-	b.closeSessions()
+	b.closePools()
 	if b.journal != nil {
 		b.journal.Close()
-	}
-	if b.report != nil {
-		b.reportW.Flush()
-		b.report.Close()
 	}
 }

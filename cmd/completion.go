@@ -143,7 +143,7 @@ func (r *runner) complete(app *cli.App, words []string) []string {
 // profile name, a queue ID or a shell.
 func (r *runner) argValues(cmd string, done []string) []string {
 	switch cmd {
-	case "profile show", "profile test", "profile set-password", "profile delete-password":
+	case "profile show", "profile test", "profile set-password", "profile delete-password", "profile login", "profile logout":
 		return r.profileNames(done)
 	case "queue show", "queue delete":
 		return r.queueIDs(done)

@@ -157,9 +157,17 @@ func (r *runner) deliverOutgoing(ctx context.Context, cfg *profiles.Config, og *
 		r.drain(cfg)
 		return nil
 	}
+	if del.queueForLogin {
+		deferUntilLogin(res)
+	}
 	if del.queueOnFailure && res != nil {
 		if pending := res.Pending(); len(pending) > 0 {
-			return r.queueOnFailure(cfg, og, res, pending, del, out, err)
+			id, qerr := r.queueMessage(cfg, og, pending, del, err)
+			if qerr == nil {
+				return r.queued(cfg, res, id, pending, del, out)
+			}
+			// Not queued: a piped body still goes to dead.letter below.
+			err = fmt.Errorf("%w; and queueing failed: %v", err, qerr)
 		}
 	}
 	if og.fromStdin {
@@ -179,6 +187,12 @@ func (r *runner) queueOnFailure(cfg *profiles.Config, og *outgoing, res *deliver
 	if qerr != nil {
 		return fmt.Errorf("%w; and queueing failed: %v", err, qerr)
 	}
+	return r.queued(cfg, res, id, pending, del, out)
+}
+
+// queued records the temporarily failed recipients as spooled under id;
+// the exit status then reflects only the permanent failures, if any.
+func (r *runner) queued(cfg *profiles.Config, res *delivery.Result, id string, pending []string, del deliveryOptions, out *jsonOutput) error {
 	out.queueID = id
 	var permanent []error
 	for i, rr := range res.Recipients {
@@ -201,15 +215,19 @@ func (r *runner) queueOnFailure(cfg *profiles.Config, og *outgoing, res *deliver
 }
 
 // stateDir is $XDG_STATE_HOME/mailout, else ~/.local/state/mailout.
-func (r *runner) stateDir() string {
-	if d := r.env.Getenv("XDG_STATE_HOME"); d != "" {
+func (r *runner) stateDir() string { return r.xdgDir("XDG_STATE_HOME", ".local/state") }
+
+// xdgDir is mailout's folder under the XDG base directory named by the
+// variable xdgVar, else under ~/fallback.
+func (r *runner) xdgDir(xdgVar, fallback string) string {
+	if d := r.env.Getenv(xdgVar); d != "" {
 		return filepath.Join(d, "mailout")
 	}
 	home := r.env.Getenv("HOME")
 	if home == "" {
 		home = "/"
 	}
-	return filepath.Join(home, ".local", "state", "mailout")
+	return filepath.Join(home, fallback, "mailout")
 }
 
 // saveDeadLetter appends the message to dead.letter (mbox), so a piped

@@ -414,7 +414,7 @@ func TestCompletionCandidates(t *testing.T) {
 		{"mailout queue |", []string{"list", "show", "delete", "flush"}},
 		{"mailout queue show |", []string{id}},
 		{"mailout queue show " + id + " |", nil},
-		{"mailout profile |", []string{"list", "show", "test", "set-password", "delete-password"}},
+		{"mailout profile |", []string{"list", "show", "test", "set-password", "delete-password", "login", "logout"}},
 		{"mailout profile show |", []string{"direct", "work"}},
 		{"mailout profile test w|", []string{"work"}},
 		{"mailout --config " + other + " profile show |", []string{"elsewhere"}},

@@ -254,6 +254,7 @@ var sendmailFlags = [][2]string{
 	{"-F NAME, -FNAME", "the sender's full name, for an added From"},
 	{"-C FILE", "the configuration file"},
 	{"-bm", "read a message from standard input (the default)"},
+	{"-bs", "speak SMTP on standard input and output (Symfony, Laravel): each message is relayed like a piped one and the reply to DATA is the relay's; exit 75 if input ends inside a message"},
 	{"-bp", "list the queue, as mailout queue list"},
 	{"-q", "flush the queue, as mailout queue flush"},
 	{"-v", "show the SMTP conversation"},
@@ -276,7 +277,7 @@ func writeManSendmail(m *manWriter) {
 	}
 	m.line(".RE")
 	m.para("Ignored: other -oX flags, and -X FILE, -L TAG, -h N, -O OPT=VAL, -G, -U, -m, -n with their arguments. " +
-		"-bs, -bv, -bi and -bt are usage errors (64). Other unknown flags are ignored with a warning in the log.")
+		"-bv, -bi and -bt are usage errors (64). Other unknown flags are ignored with a warning in the log.")
 }
 
 func writeManConfig(m *manWriter) {

@@ -27,7 +27,7 @@ import (
 )
 
 func TestMXOptions(t *testing.T) {
-	r := &runner{env: &Env{Hostname: func() string { return "host.example.test" }, Stderr: io.Discard, Getenv: func(string) string { return "" }}}
+	r := &runner{env: &Env{FQDN: func() string { return "host.example.test" }, Stderr: io.Discard, Getenv: func(string) string { return "" }}}
 	for _, tt := range []struct {
 		name string
 		p    *profiles.Profile

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +23,7 @@ import (
 )
 
 // profileCommands is what `mailout profile` accepts, for its errors.
-const profileCommands = "list, show, test, set-password or delete-password"
+const profileCommands = "list, show, test, set-password, delete-password, login or logout"
 
 // maxSecretBytes bounds a password read from standard input: a secret is a
 // line, and a file piped by mistake should not fill the keyring.
@@ -35,7 +34,7 @@ func (r *runner) newProfileCommand() *cli.Command {
 	return &cli.Command{
 		Name:            "profile",
 		Usage:           "list, show and test profiles; manage their passwords",
-		ArgsUsage:       "list | show NAME | test [NAME] | set-password NAME | delete-password NAME",
+		ArgsUsage:       "list | show NAME | test [NAME] | set-password NAME | delete-password NAME | login NAME [--device|--browser] | logout NAME",
 		HideHelpCommand: true,
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -43,7 +42,7 @@ func (r *runner) newProfileCommand() *cli.Command {
 			}
 			return usageErrorf("profile: unknown command %q: want %s", c.Args().First(), profileCommands)
 		},
-		Subcommands: []*cli.Command{
+		Subcommands: append([]*cli.Command{
 			{
 				Name:   "list",
 				Usage:  "list the profiles; * marks the one used when none is chosen",
@@ -75,7 +74,7 @@ func (r *runner) newProfileCommand() *cli.Command {
 				ArgsUsage: "NAME",
 				Action:    r.profileDeletePassword,
 			},
-		},
+		}, r.oauthCommands()...),
 	}
 }
 
@@ -199,7 +198,7 @@ func (r *runner) secretSource(p *profiles.Profile) string {
 	case p.Transport == "mx":
 		return "none (direct MX delivery does not authenticate)"
 	case p.OAuth != "":
-		return fmt.Sprintf("none (oauth %s, flow %s: OAuth tokens, no password)", p.OAuth, p.OAuthFlow)
+		return r.oauthState(p)
 	case p.Transport == "ses":
 		return "none (ses takes AWS credentials from the default chain)"
 	case p.Transport == "smtp" && (p.Username == "" || p.Auth == "none"):
@@ -214,7 +213,7 @@ func (r *runner) profileShow(c *cli.Context) error {
 		return err
 	}
 	cfg, _ := r.config(c)
-	rep := showReport{Profile: p.Name, Config: cfg.Path, Settings: p.Settings(r.env.Hostname()), Secret: r.secretSource(p)}
+	rep := showReport{Profile: p.Name, Config: cfg.Path, Settings: p.Settings(r.shownHelo()), Secret: r.secretSource(p)}
 	if globalBool(c, "json") {
 		return writeJSON(r.env.Stdout, rep)
 	}
@@ -264,20 +263,21 @@ func tomlValue(v any) string {
 
 // testReport is what `profile test` found, printed as text or --json.
 type testReport struct {
-	Profile       string      `json:"profile,omitempty"`
-	Server        string      `json:"server,omitempty"`
-	Extensions    []string    `json:"extensions,omitempty"`
-	TLS           *tlsReport  `json:"tls,omitempty"`
-	AuthUser      string      `json:"auth_user,omitempty"`      // the username, also when AUTH was not used
-	AuthMechanism string      `json:"auth_mechanism,omitempty"` // set only when AUTH succeeded
-	Domain        string      `json:"domain,omitempty"`
-	MX            []mxReport  `json:"mx,omitempty"`
-	MTASTS        *stsReport  `json:"mta_sts,omitempty"`
-	SPF           *spfReport  `json:"spf,omitempty"`
-	DKIM          *dkimReport `json:"dkim,omitempty"`
-	API           *apiReport  `json:"api,omitempty"`
-	ExitCode      int         `json:"exit_code"`
-	Error         string      `json:"error,omitempty"`
+	Profile       string       `json:"profile,omitempty"`
+	Server        string       `json:"server,omitempty"`
+	Extensions    []string     `json:"extensions,omitempty"`
+	TLS           *tlsReport   `json:"tls,omitempty"`
+	AuthUser      string       `json:"auth_user,omitempty"`      // the username, also when AUTH was not used
+	AuthMechanism string       `json:"auth_mechanism,omitempty"` // set only when AUTH succeeded
+	Domain        string       `json:"domain,omitempty"`
+	MX            []mxReport   `json:"mx,omitempty"`
+	MTASTS        *stsReport   `json:"mta_sts,omitempty"`
+	SPF           *spfReport   `json:"spf,omitempty"`
+	DKIM          *dkimReport  `json:"dkim,omitempty"`
+	API           *apiReport   `json:"api,omitempty"`
+	OAuth         *oauthReport `json:"oauth,omitempty"`
+	ExitCode      int          `json:"exit_code"`
+	Error         string       `json:"error,omitempty"`
 }
 
 type apiReport struct {
@@ -378,6 +378,7 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 	if err != nil {
 		return err
 	}
+	r.warnHelo(o)
 	to := c.String("to")
 	if o.Transport == delivery.TransportMX {
 		return r.testMX(c.Context, p, o, to, rep)
@@ -400,7 +401,26 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 		rep.TLS = describeTLS(*pr.TLS)
 	}
 	rep.AuthUser, rep.AuthMechanism = pr.AuthUser, pr.AuthMechanism
+	rep.OAuth = r.testOAuth(p)
 	return nil
+}
+
+// warnHelo warns about an EHLO name that is not fully qualified, which
+// relays and MX hosts requiring one (Postfix's
+// reject_non_fqdn_helo_hostname) refuse. An address literal, the default
+// without an FQDN, is fine.
+func (r *runner) warnHelo(o delivery.Options) {
+	helo := o.Relay.Helo
+	switch {
+	case o.Transport.IsAPI():
+		return
+	case o.Transport == delivery.TransportMX:
+		helo = o.MX.Helo
+	}
+	if helo == "" || strings.HasPrefix(helo, "[") || strings.Contains(strings.Trim(helo, "."), ".") {
+		return
+	}
+	fmt.Fprintf(r.env.Stderr, "mailout: warning: helo name %q is not fully qualified; servers that require an FQDN refuse it: set helo to this host's full name\n", helo)
 }
 
 func describeTLS(st tls.ConnectionState) *tlsReport {
@@ -512,6 +532,7 @@ func (r *runner) testAPI(ctx context.Context, p *profiles.Profile, o delivery.Op
 	if err != nil {
 		return err
 	}
+	rep.OAuth = r.testOAuth(p)
 	txt := r.env.TXT
 	if txt == nil {
 		txt = net.DefaultResolver
@@ -537,6 +558,7 @@ func (r *runner) printTestReport(rep *testReport) error {
 		fmt.Fprintf(tw, "transport\t%s\n", a.Transport)
 		fmt.Fprintf(tw, "endpoint\t%s\n", a.URL)
 		fmt.Fprintf(tw, "credentials\tok: %s\n", a.Credentials)
+		r.printOAuthReport(tw, rep.OAuth)
 		r.printSPF(tw, rep.SPF)
 		fmt.Fprintf(tw, "result\tok: nothing was sent\n")
 		return tw.flush()
@@ -562,6 +584,7 @@ func (r *runner) printTestReport(rep *testReport) error {
 	default:
 		fmt.Fprintf(tw, "auth\tnone (auth = \"none\")\n")
 	}
+	r.printOAuthReport(tw, rep.OAuth)
 	fmt.Fprintf(tw, "result\tok: connected; nothing was sent\n")
 	return tw.flush()
 }
@@ -712,15 +735,6 @@ func (r *runner) profileDeletePassword(c *cli.Context) error {
 		return nil
 	}
 	return err
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return withCode(exitIOErr, fmt.Errorf("write output: %w", err))
-	}
-	return nil
 }
 
 // columns aligns tab-separated cells like tabwriter and drops the padding

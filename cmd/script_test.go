@@ -45,6 +45,11 @@ func TestMain(m *testing.M) {
 		if off, err := time.ParseDuration(strings.TrimPrefix(os.Getenv("MAILOUT_TEST_CLOCK"), "+")); err == nil {
 			env.Now = func() time.Time { return time.Now().Add(off) }
 		}
+		// MAILOUT_TEST_FQDN stands in for this host's FQDN ("" for a host
+		// without one), so scripts do not depend on the machine's name.
+		if fq, ok := os.LookupEnv("MAILOUT_TEST_FQDN"); ok {
+			env.FQDN = func() string { return fq }
+		}
 		// MAILOUT_TEST_RESOLVER points the SPF lookups of API profiles
 		// at a test DNS server.
 		if addr := os.Getenv("MAILOUT_TEST_RESOLVER"); addr != "" {
@@ -88,29 +93,36 @@ func TestScript(t *testing.T) {
 			e.Values[stateKey{}] = st
 			e.Defer(st.closeAll)
 			newAPIServers(e)
+			setupOAuth(e)
 			return os.MkdirAll(e.WorkDir+"/home", 0o700)
 		},
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"smtpd":      cmdSMTPD,
-			"smtpd-up":   cmdSMTPDUp,
-			"smtpd-ok":   cmdSMTPDOK,
-			"mailbox":    cmdMailbox,
-			"fetch":      cmdFetch,
-			"decode":     cmdDecode,
-			"genfile":    cmdGenfile,
-			"checksum":   cmdChecksum,
-			"gencert":    cmdGencert,
-			"dnsd":       cmdDNSD,
-			"dkimverify": cmdDKIMVerify,
-			"stsd":       cmdSTSD,
-			"tlsa":       cmdTLSA,
-			"code":       cmdCode,
-			"missing":    cmdMissing,
-			"apid":       cmdAPID,
-			"apibox":     cmdAPIBox,
-			"apifetch":   cmdAPIFetch,
-			"cmpmime":    cmdCmpMIME,
-			"apistop":    cmdAPIStop,
+			"smtpd":          cmdSMTPD,
+			"smtpd-up":       cmdSMTPDUp,
+			"smtpd-ok":       cmdSMTPDOK,
+			"mailbox":        cmdMailbox,
+			"fetch":          cmdFetch,
+			"decode":         cmdDecode,
+			"genfile":        cmdGenfile,
+			"checksum":       cmdChecksum,
+			"gencert":        cmdGencert,
+			"dnsd":           cmdDNSD,
+			"dkimverify":     cmdDKIMVerify,
+			"stsd":           cmdSTSD,
+			"tlsa":           cmdTLSA,
+			"code":           cmdCode,
+			"missing":        cmdMissing,
+			"apid":           cmdAPID,
+			"apibox":         cmdAPIBox,
+			"apifetch":       cmdAPIFetch,
+			"cmpmime":        cmdCmpMIME,
+			"apistop":        cmdAPIStop,
+			"oauthd":         cmdOAuthd,
+			"oauthd-count":   cmdOAuthdCount,
+			"oauthd-approve": cmdOAuthdApprove,
+			"oauthd-revoke":  cmdOAuthdRevoke,
+			"oauthd-browse":  cmdOAuthdBrowse,
+			"oauthd-noleak":  cmdOAuthdNoLeak,
 		},
 	})
 }
@@ -142,7 +154,8 @@ func state(ts *testscript.TestScript) *scriptState { return ts.Value(stateKey{})
 // smtpd NAME [starttls] [tls] [auth=USER:PASS] [mechs=A,B] [insecureauth]
 // [noauth] [reject=ADDR:CODE] [greeting=CODE] [mail=CODE] [data=CODE]
 // [drop] [utf8] [brokentls] [hang] [discard] [down] [addr=IP:PORT]
-// [certhost=NAME]
+// [certhost=NAME] [bearer=IDP] (XOAUTH2/OAUTHBEARER tokens checked against
+// the oauthd IDP)
 // starts a test SMTP server and sets NAME_HOST, NAME_PORT, NAME_ADDR and
 // NAME_CA. With "down" it only reserves the address (see smtpd-up).
 func cmdSMTPD(ts *testscript.TestScript, neg bool, args []string) {
@@ -169,6 +182,9 @@ func cmdSMTPD(ts *testscript.TestScript, neg bool, args []string) {
 			o.Users[u] = p
 		case "mechs":
 			o.Mechanisms = strings.Split(v, ",")
+		case "bearer":
+			ip := idp(ts, v)
+			o.Bearer = func(_, tok string) bool { return ip.Valid(tok) }
 		case "insecureauth":
 			o.AllowInsecureAuth = true
 		case "noauth":

@@ -96,6 +96,7 @@ type deliveryOptions struct {
 	user           string
 	mx             bool
 	queueOnFailure bool
+	queueForLogin  bool // sendmail: spool what fails for want of an OAuth login
 	verbose        bool
 	json           bool
 }

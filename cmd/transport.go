@@ -91,7 +91,7 @@ func (r *runner) serverOptions(rt spool.Route) (delivery.RelayOptions, error) {
 		return delivery.RelayOptions{}, err
 	}
 	o := delivery.RelayOptions{
-		Host: host, Port: port, TLS: mode, Helo: r.env.Hostname(), Timeout: 30 * time.Second,
+		Host: host, Port: port, TLS: mode, Helo: r.heloName(""), Timeout: 30 * time.Second,
 		Auth: delivery.Auth{Username: rt.User, Mechanism: "auto", Secret: r.promptSecret},
 	}
 	return o, nil
@@ -158,18 +158,19 @@ func (r *runner) profileOptions(p *profiles.Profile) (delivery.RelayOptions, err
 	if err != nil {
 		return delivery.RelayOptions{}, err
 	}
-	helo := p.Helo
-	if helo == "" {
-		helo = r.env.Hostname()
-	}
+	helo := r.heloName(p.Helo)
 	secrets := r.secrets()
 	prof := p
+	auth := delivery.Auth{
+		Mechanism: p.Auth, Username: p.Username, AllowPlaintext: p.AllowPlaintextAuth,
+		Secret: func(ctx context.Context) (string, error) { return secrets.Lookup(ctx, prof) },
+	}
+	if p.OAuth != "" {
+		auth.Secret, auth.Bearer = r.bearerSecret(p), true
+	}
 	return delivery.RelayOptions{
 		Host: p.Host, Port: p.Port, TLS: delivery.TLSMode(p.TLS), TLSConfig: tc, Helo: helo, Timeout: p.Timeout,
-		Auth: delivery.Auth{
-			Mechanism: p.Auth, Username: p.Username, AllowPlaintext: p.AllowPlaintextAuth,
-			Secret: func(ctx context.Context) (string, error) { return secrets.Lookup(ctx, prof) },
-		},
+		Auth: auth,
 	}, nil
 }
 

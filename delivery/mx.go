@@ -37,7 +37,7 @@ type MXOptions struct {
 	// Port is dialed on every MX host; 0 means 25. Other ports are for tests.
 	Port int
 	// Helo is the EHLO name; it should be this host's FQDN, as receivers
-	// check it. Empty means "localhost".
+	// check it. Empty means an address literal of the local end.
 	Helo string
 	// TLS is the policy; empty means TLSOpportunistic, which (as MTAs do)
 	// encrypts without verifying the certificate and falls back to plaintext

@@ -23,7 +23,7 @@ type RelayOptions struct {
 	// settings; ServerName defaults to Host. Nil means system roots.
 	TLSConfig *tls.Config
 	Auth      Auth
-	Helo      string        // EHLO name; "localhost" when empty
+	Helo      string        // EHLO name; an address literal of the local end when empty
 	Timeout   time.Duration // per connect and per read/write of inactivity
 	Dial      DialFunc      // nil means net.Dialer
 	Verbose   io.Writer     // SMTP transcript, AUTH redacted; nil for none
@@ -31,8 +31,9 @@ type RelayOptions struct {
 
 // Relay delivers through one SMTP server.
 type Relay struct {
-	opts RelayOptions
-	log  *transcript
+	opts   RelayOptions
+	log    *transcript
+	shared relayShared // what its pools share, see Pool
 }
 
 // NewRelay returns a Relay.

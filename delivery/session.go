@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -29,9 +30,15 @@ const (
 // Auth holds what AUTH needs. The secret is fetched only when the server
 // offers AUTH, so a keyring is never touched by a send that needs none.
 type Auth struct {
-	Mechanism string // auto (default), plain, login, cram-md5, xoauth2, scram-sha-256, none
+	Mechanism string // auto (default), plain, login, cram-md5, xoauth2, oauthbearer, scram-sha-256, none
 	Username  string // empty: no AUTH
-	Secret    func(ctx context.Context) (string, error)
+	// Secret returns the password or token. An *Error it returns is kept
+	// as it is (an OAuth grant that needs a new login, an identity provider
+	// that is down); any other error is a configuration failure.
+	Secret func(ctx context.Context) (string, error)
+	// Bearer says Secret returns an OAuth access token: auto then picks
+	// OAUTHBEARER, else XOAUTH2.
+	Bearer bool
 	// AllowPlaintext permits AUTH without TLS to a non-loopback server.
 	AllowPlaintext bool
 }
@@ -118,7 +125,7 @@ func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) 
 	}
 	c, err := smtp.NewClient(nc, cfg.Host)
 	if err != nil {
-		return fail(replyError("connect", cfg.Host, "", err))
+		return fail(greetingError(cfg, err))
 	}
 	if cfg.Log != nil {
 		c.SetLogger(goMailLogger{cfg.Log})
@@ -126,7 +133,7 @@ func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) 
 	}
 	helo := cfg.Helo
 	if helo == "" {
-		helo = "localhost"
+		helo = addressLiteral(raw.LocalAddr())
 	}
 	if err := c.Hello(helo); err != nil {
 		return fail(replyError("ehlo", cfg.Host, "", err))
@@ -157,6 +164,32 @@ func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) 
 		return fail(err)
 	}
 	return cn, nil
+}
+
+// greetingError reports a failure while waiting for the 220 greeting. A
+// timeout there names the address and says the connection itself worked,
+// which points at a server (or a port) that accepts TCP and says nothing.
+func greetingError(cfg dialConfig, err error) *Error {
+	e := replyError("connect", cfg.Host, "", err)
+	// The idle deadline (cfg.Timeout) is what fires while reading it.
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		e.Op, e.Host = "greeting", cfg.Addr
+		e.Detail = fmt.Sprintf("connected, but no greeting within %s", cfg.Timeout)
+	}
+	return e
+}
+
+// addressLiteral is RFC 5321's name for a client without a domain name:
+// the connection's local address, "[192.0.2.1]" or "[IPv6:2001:db8::1]".
+func addressLiteral(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.IP == nil {
+		return "[127.0.0.1]"
+	}
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		return "[" + ip4.String() + "]"
+	}
+	return "[IPv6:" + ta.IP.String() + "]"
 }
 
 func replyErrorTLS(host string, err error) *Error {
@@ -213,7 +246,11 @@ func authenticate(ctx context.Context, cn *conn, cfg dialConfig) error {
 	}
 	chosen := ""
 	if mech == "" || mech == "auto" {
-		for _, m := range []string{"SCRAM-SHA-256", "PLAIN", "LOGIN"} {
+		prefs := []string{"SCRAM-SHA-256", "PLAIN", "LOGIN"}
+		if a.Bearer {
+			prefs = []string{"OAUTHBEARER", "XOAUTH2"}
+		}
+		for _, m := range prefs {
 			if offered[m] {
 				chosen = m
 				break
@@ -233,6 +270,10 @@ func authenticate(ctx context.Context, cn *conn, cfg dialConfig) error {
 	}
 	secret, err := a.Secret(ctx)
 	if err != nil {
+		var de *Error
+		if errors.As(err, &de) {
+			return de
+		}
 		return &Error{Kind: Config, Op: "auth", Err: err}
 	}
 	var sa smtp.Auth
@@ -247,6 +288,8 @@ func authenticate(ctx context.Context, cn *conn, cfg dialConfig) error {
 		sa = smtp.ScramSHA256Auth(a.Username, secret)
 	case "XOAUTH2":
 		sa = smtp.XOAuth2Auth(a.Username, secret)
+	case "OAUTHBEARER":
+		sa = oauthBearer(a.Username, secret, cfg.Addr)
 	default:
 		return &Error{Kind: Config, Op: "auth", Err: fmt.Errorf("unsupported auth mechanism %q", mech)}
 	}

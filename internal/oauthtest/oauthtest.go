@@ -42,6 +42,9 @@ type Options struct {
 	// 3600. The server itself never expires a token: tests move the
 	// client's clock instead.
 	ExpiresIn int
+	// AutoApprove approves every device login at once, as if the user were
+	// quicker than the first poll (for scripts that cannot act meanwhile).
+	AutoApprove bool
 	// SlowDown answers the first N polls of each device code with slow_down.
 	SlowDown int
 	// Interval is the device polling interval sent; default 1 (second).
@@ -59,6 +62,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	opts     Options
+	issued   []string           // every token handed out
 	devices  map[string]*device // by device code
 	codes    map[string]*authCode
 	grants   []*grant
@@ -200,6 +204,14 @@ func (s *Server) NewGrant() string {
 	return g.refresh
 }
 
+// Issued returns every access and refresh token the server handed out, so
+// a test can check that none of them leaked into output or logs.
+func (s *Server) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
+}
+
 // RevokeAll revokes every grant.
 func (s *Server) RevokeAll() {
 	s.mu.Lock()
@@ -338,7 +350,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		case d.polls < s.opts.SlowDown:
 			d.polls++
 			oauthError(w, 400, "slow_down", "poll less often")
-		case !d.approved:
+		case !d.approved && !s.opts.AutoApprove:
 			d.polls++
 			oauthError(w, 400, "authorization_pending", "the user has not approved yet")
 		default:
@@ -398,6 +410,7 @@ func (s *Server) issue(w http.ResponseWriter, g *grant) {
 func (s *Server) issueFor(w http.ResponseWriter, g *grant, withRefresh bool) {
 	at := random("at-")
 	g.access[at] = true
+	s.issued = append(s.issued, at, g.refresh)
 	exp := s.opts.ExpiresIn
 	if exp <= 0 {
 		exp = 3600

@@ -26,13 +26,14 @@ const (
 	MechCRAMMD5     = "CRAM-MD5"
 	MechSCRAMSHA256 = "SCRAM-SHA-256"
 	MechXOAUTH2     = "XOAUTH2"
+	MechOAUTHBEARER = "OAUTHBEARER"
 )
 
 // defaultMechanisms are offered when [Options.Mechanisms] is empty.
 var defaultMechanisms = []string{MechPlain, MechLogin}
 
 var knownMechanisms = map[string]bool{
-	MechPlain: true, MechLogin: true, MechCRAMMD5: true, MechSCRAMSHA256: true, MechXOAUTH2: true,
+	MechPlain: true, MechLogin: true, MechCRAMMD5: true, MechSCRAMSHA256: true, MechXOAUTH2: true, MechOAUTHBEARER: true,
 }
 
 // scramIterations is the PBKDF2 iteration count the SCRAM-SHA-256 server
@@ -45,6 +46,8 @@ var errUnexpectedResponse = errors.New("unexpected client response")
 type credentials interface {
 	// password returns the password (or XOAUTH2 token) of user.
 	password(user string) (string, bool)
+	// bearer checks an OAuth bearer token of user.
+	bearer(user, token string) bool
 	// authenticated records a successful authentication.
 	authenticated(user, mech string)
 }
@@ -75,6 +78,8 @@ func newSASLServer(mech string, c credentials, domain string) sasl.Server {
 		return &scramServer{c: c}
 	case MechXOAUTH2:
 		return &xoauth2Server{c: c}
+	case MechOAUTHBEARER:
+		return &oauthBearerServer{c: c}
 	}
 	return nil
 }
@@ -306,8 +311,9 @@ func hmacSHA256(key []byte, msg string) []byte {
 }
 
 // xoauth2Server implements Google's XOAUTH2: the client sends
-// "user=U\x01auth=Bearer TOKEN\x01\x01"; the token is the user's password
-// in [Options.Users]. A bad token gets a 334 JSON error challenge, the
+// "user=U\x01auth=Bearer TOKEN\x01\x01"; the token is checked by
+// [Options.Bearer], else it must be the user's password in
+// [Options.Users]. A bad token gets a 334 JSON error challenge, the
 // client's empty answer, then 535, as Gmail does.
 type xoauth2Server struct {
 	c      credentials
@@ -335,10 +341,58 @@ func (s *xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
 			token = f[len("auth=bearer "):]
 		}
 	}
-	if user == "" || token == "" || !checkPassword(s.c, user, token) {
+	if user == "" || token == "" || !s.c.bearer(user, token) {
 		s.failed = true
 		return []byte(`{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}`), false, nil
 	}
 	s.c.authenticated(user, MechXOAUTH2)
+	return nil, true, nil
+}
+
+// oauthBearerServer implements OAUTHBEARER (RFC 7628): the client sends
+// "n,a=USER,\x01host=H\x01port=P\x01auth=Bearer TOKEN\x01\x01"; the token
+// is checked like XOAUTH2's. A bad token gets the RFC's 334 JSON error
+// challenge; the client must answer with the single byte 0x01, and then
+// gets 535.
+type oauthBearerServer struct {
+	c      credentials
+	step   int
+	failed bool
+}
+
+func (s *oauthBearerServer) Next(resp []byte) ([]byte, bool, error) {
+	switch {
+	case s.failed:
+		if string(resp) != "\x01" {
+			return nil, true, errUnexpectedResponse
+		}
+		return nil, true, smtp.ErrAuthFailed
+	case s.step == 0 && len(resp) == 0:
+		s.step = 1
+		return []byte{}, false, nil
+	case s.step > 1:
+		return nil, true, errUnexpectedResponse
+	}
+	s.step = 2
+	gs2, rest, ok := strings.Cut(string(resp), "\x01")
+	if !ok || !strings.HasPrefix(gs2, "n,") {
+		return nil, true, errUnexpectedResponse
+	}
+	var user, token string
+	for _, a := range strings.Split(strings.TrimPrefix(gs2, "n,"), ",") {
+		if strings.HasPrefix(a, "a=") {
+			user = strings.NewReplacer("=2C", ",", "=3D", "=").Replace(a[2:])
+		}
+	}
+	for _, f := range strings.Split(rest, "\x01") {
+		if strings.HasPrefix(strings.ToLower(f), "auth=bearer ") {
+			token = f[len("auth=bearer "):]
+		}
+	}
+	if user == "" || token == "" || !s.c.bearer(user, token) {
+		s.failed = true
+		return []byte(`{"status":"invalid_token","schemes":"bearer","scope":"mail"}`), false, nil
+	}
+	s.c.authenticated(user, MechOAUTHBEARER)
 	return nil, true, nil
 }

@@ -5,7 +5,8 @@
 // The server is github.com/emersion/go-smtp with a recording backend. It
 // speaks ESMTP with PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, CHUNKING and
 // SIZE, and on request STARTTLS (RFC 3207), implicit TLS (RFC 8314), AUTH
-// (RFC 4954) with PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256 and XOAUTH2,
+// (RFC 4954) with PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256, XOAUTH2 and
+// OAUTHBEARER (RFC 7628),
 // SMTPUTF8 (RFC 6531) and DSN (RFC 3461).
 //
 // # Use
@@ -163,12 +164,17 @@ type Options struct {
 	BrokenTLS bool
 
 	// Users, when non-empty, requires AUTH before MAIL (530 5.7.0 otherwise).
-	// It maps user names to passwords (for XOAUTH2: to bearer tokens).
-	// With Users empty every AUTH attempt fails with 535.
+	// It maps user names to passwords (for XOAUTH2 and OAUTHBEARER without
+	// Bearer: to bearer tokens). With Users empty every AUTH attempt fails
+	// with 535.
 	Users map[string]string
+	// Bearer, when set, checks the bearer tokens of XOAUTH2 and OAUTHBEARER
+	// (e.g. against an oauthtest server's issued tokens) and requires AUTH
+	// before MAIL like Users.
+	Bearer func(user, token string) bool
 	// Mechanisms are the SASL mechanisms offered, in order; default PLAIN,
-	// LOGIN. Known: PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256, XOAUTH2 (see the
-	// Mech constants). Case-insensitive.
+	// LOGIN. Known: PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-256, XOAUTH2,
+	// OAUTHBEARER (see the Mech constants). Case-insensitive.
 	Mechanisms []string
 	// AllowInsecureAuth advertises and allows AUTH before TLS (fixed). Without
 	// it, AUTH is offered only over TLS and answered "523 5.7.10" otherwise.
@@ -843,13 +849,20 @@ func (ss *session) password(user string) (string, bool) {
 	return p, ok
 }
 
+func (ss *session) bearer(user, token string) bool {
+	if check := ss.s.options().Bearer; check != nil {
+		return check(user, token)
+	}
+	return checkPassword(ss, user, token)
+}
+
 func (ss *session) authenticated(user, mech string) {
 	ss.authUser, ss.authMech = user, mech
 }
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	o := ss.s.options()
-	if len(o.Users) > 0 && ss.authUser == "" {
+	if (len(o.Users) > 0 || o.Bearer != nil) && ss.authUser == "" {
 		return errAuthRequired
 	}
 	if o.MailReply != nil && !o.MailReply.ok() {

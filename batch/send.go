@@ -1,0 +1,497 @@
+package batch
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"mailout/delivery"
+	"mailout/message"
+)
+
+// Mail is the message of one row, as [Deps.Compose] made it.
+type Mail struct {
+	Envelope message.Envelope
+	Message  message.Message
+	ID       string // its Message-ID, for the report
+}
+
+// RowResult is what became of one row: what its report line, the progress
+// and the log show.
+type RowResult struct {
+	Row     int    // 1-based data row
+	Line    int    // its first line in the CSV file
+	Status  string // StatusSent, StatusQueued, StatusFailed or StatusSkipped
+	Mail    *Mail  // nil when the row did not compose
+	Result  *delivery.Result
+	QueueID string // the spool entry of a queued row
+	Err     error  // why it failed
+	Bad     bool   // the row could not be read or keyed: it never reached a worker
+}
+
+// Tally counts the rows of a run so far.
+type Tally struct {
+	Sent, Queued, Failed, Skipped int
+	Lines                         int // lines written to the report or the JSON stream
+}
+
+// Send attempts and back-off of a row whose delivery failed temporarily,
+// when [SendOptions] leave them unset: a few, spaced out, so that a relay's
+// brief hiccup does not fail rows, while a relay that stays down still
+// fails them in seconds.
+const (
+	DefaultAttempts    = 3
+	DefaultBackoffBase = time.Second
+	DefaultBackoffMax  = 30 * time.Second
+	// RetryAfterMax caps a server's Retry-After (HTTP 429/503): a row
+	// waits at most this long between tries, whatever the server asks.
+	RetryAfterMax = 5 * time.Minute
+)
+
+// SendOptions configure [Send].
+type SendOptions struct {
+	CSV     string   // the CSV file's path
+	Key     string   // the journal key column; "" hashes the whole row
+	Journal *Journal // nil: no journal, every row is sent
+	Limit   int      // send at most this many rows; 0: all
+	// MaxErrors is the number of failed rows, bad rows included, after
+	// which no new row starts; 0: never stop.
+	MaxErrors int
+	Parallel  int      // workers, one pool each; at most len(Deps.Pools)
+	Limiter   *Limiter // nil: no rate limit
+	// Count makes a first pass over the CSV that counts the rows to send
+	// and finds the first, for [Deps.Start].
+	Count bool
+	// Attempts, Backoff and Sleep retry a temporary failure (see Retry);
+	// zero values mean DefaultAttempts, Backoff(DefaultBackoffBase,
+	// DefaultBackoffMax) and Sleep.
+	Attempts int
+	Backoff  func(i int) time.Duration
+	Sleep    func(context.Context, time.Duration) error
+	Report   string    // write one JSON line per row to this file; "" none
+	JSON     io.Writer // and to this stream; nil none
+}
+
+// Deps is what Send needs from its caller.
+type Deps struct {
+	// Compose renders the message of a row; it runs on the workers.
+	Compose func(Row) (*Mail, error)
+	// Pools deliver, one per worker.
+	Pools []delivery.Transport
+	// Queue, when set, spools a message some recipients of which failed
+	// temporarily (pending), marks them queued in res and returns the
+	// spool entry and what is left of err (nil when nothing failed for
+	// good); it runs on the workers.
+	Queue func(m *Mail, res *delivery.Result, pending []string, err error) (queueID string, rest error)
+	// Fatal says whether a row's error dooms every later row, so that
+	// the run stops at once; nil means delivery.IsFatal.
+	Fatal func(error) bool
+	// Retryable says whether a delivery error may be tried again; nil
+	// means delivery.Retryable.
+	Retryable func(error) bool
+	// Start, when Count is set, gets the number of rows to send and the
+	// first of them (nil when none), and says whether to go on.
+	Start func(pending int, first *Row) (bool, error)
+	// Line turns a row's result into its report and JSON line; nil writes
+	// none.
+	Line func(RowResult) any
+	// Row sees every row's result and the tally after it, on the run's
+	// goroutine, in completion order.
+	Row func(RowResult, Tally)
+}
+
+// ErrAborted is returned by [Send] when [Deps.Start] said no.
+var ErrAborted = errors.New("batch: aborted")
+
+// CSVError is an error opening or reading the CSV file: a *FormatError
+// when its content cannot be read any further, else an I/O error.
+type CSVError struct {
+	Path string
+	Err  error
+}
+
+func (e *CSVError) Error() string {
+	var fe *FormatError
+	if errors.As(e.Err, &fe) {
+		return fmt.Sprintf("%s: %v", e.Path, e.Err)
+	}
+	return fmt.Sprintf("read %s: %v", e.Path, e.Err)
+}
+
+func (e *CSVError) Unwrap() error { return e.Err }
+
+// OutputError is an error writing the journal, the report or the JSON
+// stream.
+type OutputError struct{ Err error }
+
+func (e *OutputError) Error() string { return e.Err.Error() }
+
+func (e *OutputError) Unwrap() error { return e.Err }
+
+// KeyColumnError reports a key column the CSV header lacks.
+type KeyColumnError struct {
+	Key    string
+	Header []string
+}
+
+func (e *KeyColumnError) Error() string {
+	return fmt.Sprintf("--key %q: the CSV header has no such column (it has %s)", e.Key, strings.Join(e.Header, ", "))
+}
+
+// openCSV opens the CSV file at path and reads its header.
+func openCSV(path string) (*Reader, io.Closer, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, &message.InputError{Path: path, Err: err}
+	}
+	rows, err := NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, &CSVError{Path: path, Err: err}
+	}
+	return rows, f, nil
+}
+
+// CheckCSV reads the header of the CSV file at path, so that a missing or
+// malformed file, or a key column it lacks, stops a run before anything is
+// asked or sent.
+func CheckCSV(path, key string) error {
+	rows, c, err := openCSV(path)
+	if err != nil {
+		return err
+	}
+	c.Close()
+	if key != "" && !slices.Contains(rows.Header(), key) {
+		return &KeyColumnError{Key: key, Header: rows.Header()}
+	}
+	return nil
+}
+
+// EachRow calls f with the valid rows of the CSV file at path, skipping the
+// bad ones, until f returns false.
+func EachRow(path string, f func(Row) bool) error {
+	rows, c, err := openCSV(path)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for {
+		row, err := rows.Next()
+		var rowErr *RowError
+		switch {
+		case err == io.EOF:
+			return nil
+		case errors.As(err, &rowErr):
+			continue
+		case err != nil:
+			return &CSVError{Path: path, Err: err}
+		}
+		if !f(row) {
+			return nil
+		}
+	}
+}
+
+// Send mails every row of the CSV file that the journal does not have as
+// sent: it counts them first (with Count) and asks Deps.Start, then runs
+// o.Parallel workers, each composing a row's message and delivering it
+// through its pool, retrying temporary failures with back-off and spooling
+// with Deps.Queue what still fails temporarily. Every outcome goes to the
+// journal (in the background, see [Journal.SetWindow]), the report, the
+// JSON stream and Deps.Row.
+//
+// A bad row (wrong number of fields, no key) fails without a worker. The
+// run stops taking rows after o.MaxErrors failed rows, at a fatal failure
+// (authentication, configuration), when the journal cannot be written or
+// ctx ends; the rows already started finish. Send then returns an error
+// wrapping ErrTooManyFailures, the fatal row's error ("row 7: ..."), an
+// *OutputError or ctx's error. Otherwise it returns a *CSVError when the
+// CSV could not be read to its end, an *OutputError when a report or JSON
+// line could not be written, or nil: failed rows alone are in the tally.
+func Send(ctx context.Context, o SendOptions, d Deps) (Tally, error) {
+	s := &sender{o: o, d: d, seen: map[keyHash]struct{}{}}
+	if s.d.Fatal == nil {
+		s.d.Fatal = delivery.IsFatal
+	}
+	if s.d.Retryable == nil {
+		s.d.Retryable = delivery.Retryable
+	}
+	if s.o.Attempts == 0 {
+		s.o.Attempts = DefaultAttempts
+	}
+	if s.o.Backoff == nil {
+		s.o.Backoff = Backoff(DefaultBackoffBase, DefaultBackoffMax)
+	}
+	parallel := min(max(o.Parallel, 1), len(d.Pools))
+	if parallel == 0 {
+		return Tally{}, errors.New("batch: no transport to send with")
+	}
+	if o.Journal != nil {
+		// At most one line per worker waits for its commit, so a crash
+		// costs at most 2 × Parallel rows: those and the ones in flight.
+		o.Journal.SetWindow(parallel)
+	}
+	if o.Count && d.Start != nil {
+		n, first, err := s.countPending()
+		if err != nil {
+			return Tally{}, err
+		}
+		ok, err := d.Start(n, first)
+		if err != nil {
+			return Tally{}, err
+		}
+		if !ok {
+			return Tally{}, ErrAborted
+		}
+	}
+	if o.Report != "" {
+		f, err := os.OpenFile(o.Report, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return Tally{}, &OutputError{Err: fmt.Errorf("report: %w", err)}
+		}
+		defer f.Close()
+		s.report = bufio.NewWriterSize(f, 64<<10)
+	}
+	rows, c, err := openCSV(o.CSV)
+	if err != nil {
+		return Tally{}, err
+	}
+	defer c.Close()
+	runErr := Run(ctx, s.jobs(rows), Options{Parallel: parallel, Limiter: o.Limiter, MaxErrors: o.MaxErrors}, s.work, s.done)
+	if o.Journal != nil {
+		if err := o.Journal.Sync(); err != nil && runErr == nil {
+			runErr = &OutputError{Err: err}
+		}
+	}
+	if s.report != nil {
+		if err := s.report.Flush(); err != nil {
+			s.outputFailed(fmt.Errorf("report %s: %w", o.Report, err))
+		}
+	}
+	switch {
+	case runErr != nil:
+		return s.tally, runErr
+	case s.readErr != nil:
+		return s.tally, s.readErr
+	case s.outErr != nil:
+		return s.tally, s.outErr
+	}
+	return s.tally, nil
+}
+
+// sender is one run of Send. Apart from the options and the pools, its
+// fields are touched only on Run's goroutine (the jobs iterator and done).
+type sender struct {
+	o       SendOptions
+	d       Deps
+	report  *bufio.Writer
+	tally   Tally
+	started int                  // rows handed to the workers, for Limit
+	seen    map[keyHash]struct{} // keys counted by countPending
+	readErr error                // the CSV could not be read further
+	outErr  error                // a report or JSON line could not be written
+}
+
+// countPending counts the rows a run would send: the valid rows the
+// journal does not have, each key once, up to Limit. It returns the first
+// of them too.
+func (s *sender) countPending() (int, *Row, error) {
+	n := 0
+	var first *Row
+	err := EachRow(s.o.CSV, func(row Row) bool {
+		if s.o.Journal != nil {
+			key, err := RowKey(row, s.o.Key)
+			if err != nil || s.o.Journal.Sent(key) {
+				return true
+			}
+			h := hashKey(key)
+			if _, dup := s.seen[h]; dup {
+				return true
+			}
+			s.seen[h] = struct{}{}
+		}
+		if first == nil {
+			first = &row
+		}
+		n++
+		return s.o.Limit == 0 || n < s.o.Limit
+	})
+	clear(s.seen)
+	return n, first, err
+}
+
+// jobs feeds the rows to Run: bad rows as failed jobs, rows the journal
+// has as skipped lines, and Limit ends the feed.
+func (s *sender) jobs(rows *Reader) func(yield func(Job) bool) {
+	return func(yield func(Job) bool) {
+		for s.o.Limit == 0 || s.started < s.o.Limit {
+			row, err := rows.Next()
+			var rowErr *RowError
+			switch {
+			case err == io.EOF:
+				return
+			case errors.As(err, &rowErr):
+				if !yield(Job{Row: row, Err: err}) {
+					return
+				}
+				continue
+			case err != nil:
+				s.readErr = &CSVError{Path: s.o.CSV, Err: err}
+				return
+			}
+			key := ""
+			if j := s.o.Journal; j != nil {
+				if key, err = RowKey(row, s.o.Key); err != nil {
+					if !yield(Job{Row: row, Err: err}) {
+						return
+					}
+					continue
+				}
+				if !j.Claim(key) {
+					s.tally.Skipped++
+					s.finish(RowResult{Row: row.Num, Line: row.Line, Status: StatusSkipped})
+					continue
+				}
+			}
+			s.started++
+			if !yield(Job{Row: row, Key: key}) {
+				return
+			}
+		}
+	}
+}
+
+// work composes and delivers one row, on worker w.
+func (s *sender) work(ctx context.Context, w int, j Job) Outcome {
+	res := &RowResult{Row: j.Row.Num, Line: j.Row.Line}
+	out := Outcome{Status: StatusFailed, result: res}
+	m, err := s.d.Compose(j.Row)
+	if err != nil {
+		res.Err, out.Err, out.Fatal = err, err, s.d.Fatal(err)
+		return out
+	}
+	res.Mail = m
+	res.Result, err = s.deliver(ctx, s.d.Pools[w], m)
+	if err != nil && s.d.Queue != nil {
+		if pending := res.Result.Pending(); len(pending) > 0 {
+			res.QueueID, err = s.d.Queue(m, res.Result, pending, err)
+		}
+	}
+	switch {
+	case err != nil:
+		res.Err, out.Err, out.Fatal = err, err, s.d.Fatal(err)
+	case res.QueueID != "":
+		out.Status = StatusQueued
+	default:
+		out.Status = StatusSent
+	}
+	return out
+}
+
+// deliver sends m, retrying temporary failures with back-off; a retry goes
+// only to the recipients still pending. It returns the result of every
+// recipient, in envelope order.
+func (s *sender) deliver(ctx context.Context, tr delivery.Transport, m *Mail) (*delivery.Result, error) {
+	final := make(map[string]delivery.RecipientResult, len(m.Envelope.To))
+	rcpts := m.Envelope.To
+	name := ""
+	// A server's Retry-After lengthens the back-off.
+	var asked time.Duration
+	wait := func(i int) time.Duration { return max(s.o.Backoff(i), min(asked, RetryAfterMax)) }
+	err := Retry(ctx, s.o.Attempts, wait, s.o.Sleep, func() error {
+		env := m.Envelope
+		env.To = rcpts
+		res, err := tr.Deliver(ctx, env, m.Message)
+		var de *delivery.Error
+		if errors.As(err, &de) {
+			asked = de.RetryAfter
+		}
+		if res != nil {
+			name = res.Transport
+			for _, rr := range res.Recipients {
+				final[rr.Address] = rr
+			}
+			if pending := res.Pending(); len(pending) > 0 {
+				rcpts = pending
+			}
+		}
+		return err
+	}, s.d.Retryable)
+	res := &delivery.Result{Transport: name}
+	for _, a := range m.Envelope.To {
+		if rr, ok := final[a]; ok {
+			res.Recipients = append(res.Recipients, rr)
+		}
+	}
+	return res, err
+}
+
+// done takes one row's outcome: the journal first, then the tally, the
+// lines and Deps.Row. Its error (the journal failed) stops the run.
+func (s *sender) done(o Outcome) error {
+	res := o.result
+	if res == nil { // a bad row, or the work panicked
+		res = &RowResult{Row: o.Row, Line: o.line, Bad: !o.Fatal}
+	}
+	res.Status = o.Status
+	if res.Err == nil {
+		res.Err = o.Err
+	}
+	var journalErr error
+	if s.o.Journal != nil && o.Key != "" {
+		if err := s.o.Journal.Append(o.Key, o.Status, o.Row); err != nil {
+			journalErr = &OutputError{Err: err}
+		}
+	}
+	switch o.Status {
+	case StatusSent:
+		s.tally.Sent++
+	case StatusQueued:
+		s.tally.Queued++
+	case StatusFailed:
+		s.tally.Failed++
+	}
+	s.finish(*res)
+	return journalErr
+}
+
+// finish writes a row's lines and hands it to Deps.Row.
+func (s *sender) finish(res RowResult) {
+	if s.d.Line != nil && (s.o.JSON != nil || s.report != nil) {
+		s.tally.Lines++
+		line := s.d.Line(res)
+		if s.o.JSON != nil {
+			if err := jsonLine(s.o.JSON, line); err != nil {
+				s.outputFailed(fmt.Errorf("write stdout: %w", err))
+			}
+		}
+		if s.report != nil {
+			if err := jsonLine(s.report, line); err != nil {
+				s.outputFailed(fmt.Errorf("report %s: %w", s.o.Report, err))
+			}
+		}
+	}
+	if s.d.Row != nil {
+		s.d.Row(res, s.tally)
+	}
+}
+
+func (s *sender) outputFailed(err error) {
+	if s.outErr == nil {
+		s.outErr = &OutputError{Err: err}
+	}
+}
+
+// jsonLine writes v as one line of JSON, '<' and '>' left readable.
+func jsonLine(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}

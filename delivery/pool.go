@@ -1,0 +1,197 @@
+package delivery
+
+import (
+	"context"
+	"io"
+	"sync"
+	"time"
+
+	"mailout/message"
+)
+
+// Pool is a transport that keeps its connections open between messages, as
+// a batch wants: a RelayPool or an MXPool, DKIM-signed when asked. A Pool is
+// for one goroutine at a time; Close it when done.
+type Pool interface {
+	Transport
+	io.Closer
+}
+
+// NewPools returns n pools for the route o describes, one per worker. Through
+// a relay they are pools of one Relay (see Relay.Pool); direct, each keeps a
+// connection per domain (see MX.Pool); through an HTTP API they share one
+// client, whose keep-alive connections serve whichever worker sends next.
+func NewPools(o Options, n int) ([]Pool, error) {
+	var pool func() Pool
+	switch k := o.kind(); {
+	case k.IsAPI():
+		t, err := New(o) // signs already
+		if err != nil {
+			return nil, err
+		}
+		pools := make([]Pool, n)
+		for i := range pools {
+			pools[i] = sharedPool{t}
+		}
+		return pools, nil
+	case k == TransportSMTP:
+		r := NewRelay(o.RelayConfig())
+		pool = func() Pool {
+			p := r.Pool()
+			if o.Now != nil {
+				p.now = o.Now
+			}
+			return p
+		}
+	case k == TransportMX:
+		m := NewMX(o.MXConfig())
+		pool = func() Pool { return m.Pool() }
+	default:
+		return nil, o.unknown()
+	}
+	pools := make([]Pool, n)
+	for i := range pools {
+		p := pool()
+		if o.DKIM != nil {
+			p = signedPool{Transport: Sign(p, *o.DKIM), Closer: p}
+		}
+		pools[i] = p
+	}
+	return pools, nil
+}
+
+// sharedPool is a transport every worker shares, with nothing to close.
+type sharedPool struct{ Transport }
+
+func (sharedPool) Close() error { return nil }
+
+// signedPool signs for a pool and still closes it.
+type signedPool struct {
+	Transport
+	io.Closer
+}
+
+// relayShared is what every pool of a Relay shares: one secret lookup and
+// one gate for the first connection.
+type relayShared struct {
+	once  sync.Once
+	relay *Relay // the Relay, its secret asked for at most once
+	gate  openGate
+}
+
+// Pool returns a transport that keeps one session open across messages:
+// opened at the first message, reset (RSET) before a message that follows
+// a pause, replaced when it broke. All pools of a Relay ask for the secret
+// at most once (one prompt, one password_command run), and their first
+// connections wait for one to come up, so that wrong credentials cost one
+// failed AUTH, not one per pool: a server counting failures may lock the
+// account.
+func (r *Relay) Pool() *RelayPool {
+	sh := &r.shared
+	sh.once.Do(func() {
+		o := r.opts
+		o.Auth.Secret = OnceSecret(o.Auth.Secret)
+		sh.relay = &Relay{opts: o, log: r.log}
+	})
+	return &RelayPool{relay: sh.relay, gate: &sh.gate, now: time.Now}
+}
+
+// OnceSecret returns a secret lookup that asks f at most once, however many
+// connections need the secret: one prompt, one password_command run.
+func OnceSecret(f func(context.Context) (string, error)) func(context.Context) (string, error) {
+	if f == nil {
+		return nil
+	}
+	var (
+		once   sync.Once
+		secret string
+		err    error
+	)
+	return func(ctx context.Context) (string, error) {
+		once.Do(func() { secret, err = f(ctx) })
+		return secret, err
+	}
+}
+
+// RelayPool is one goroutine's kept session to a relay.
+type RelayPool struct {
+	relay    *Relay
+	gate     *openGate
+	now      func() time.Time
+	s        *Session
+	lastUsed time.Time
+}
+
+// idleCheck is how long a kept session may sit unused before the next
+// message first checks it with RSET: servers close idle connections, but a
+// busy batch should not pay a round trip per message for that.
+const idleCheck = 2 * time.Second
+
+// openGate holds back the pools' first connections until one came up.
+type openGate struct {
+	mu  sync.Mutex
+	ok  bool  // a connection came up: the credentials work
+	err error // fatal: no connection can come up
+}
+
+// open opens a session through the gate.
+func (p *RelayPool) open(ctx context.Context) (*Session, error) {
+	g := p.gate
+	g.mu.Lock()
+	if g.ok {
+		g.mu.Unlock()
+		return p.relay.Open(ctx)
+	}
+	defer g.mu.Unlock()
+	if g.err != nil {
+		return nil, g.err
+	}
+	s, err := p.relay.Open(ctx)
+	switch {
+	case err == nil:
+		g.ok = true
+	case IsFatal(err):
+		g.err = err
+	}
+	return s, err
+}
+
+// Deliver sends msg over the kept session, opening one when there is none.
+func (p *RelayPool) Deliver(ctx context.Context, env message.Envelope, msg message.Message) (*Result, error) {
+	reused := p.s != nil
+	if reused && p.now().Sub(p.lastUsed) > idleCheck {
+		if err := p.s.Reset(); err != nil {
+			p.Close()
+			reused = false
+		}
+	}
+	if p.s == nil {
+		s, err := p.open(ctx)
+		if err != nil {
+			res := &Result{Transport: string(TransportSMTP)}
+			res.failAll(env.To, p.relay.opts.Host, asError(err))
+			return res, err
+		}
+		p.s = s
+	}
+	res, err := p.s.Deliver(ctx, env, msg)
+	if p.s.Broken() {
+		p.Close()
+		if reused && DroppedBeforeMail(err) {
+			// The kept connection was gone before anything was sent:
+			// send on a fresh one.
+			return p.Deliver(ctx, env, msg)
+		}
+	}
+	p.lastUsed = p.now()
+	return res, err
+}
+
+// Close ends the kept session, if any.
+func (p *RelayPool) Close() error {
+	if p.s != nil {
+		p.s.Close()
+		p.s = nil
+	}
+	return nil
+}
