@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"mailout/internal/flock"
 )
 
 // Row outcomes, as written to the journal and the report.
@@ -103,12 +105,11 @@ func OpenJournal(path string) (*Journal, error) {
 	if errors.Is(statErr, os.ErrNotExist) {
 		syncDir(dir) // make the new file's name durable too
 	}
-	if err := lockFile(f); err != nil {
+	// A file system that cannot lock is no error: the lock only guards
+	// against two runs at once.
+	if err := flock.TryLock(f); errors.Is(err, flock.ErrLocked) {
 		f.Close()
-		if errors.Is(err, ErrJournalInUse) {
-			return nil, fmt.Errorf("journal %s: %w", path, err)
-		}
-		return nil, fmt.Errorf("journal %s: lock: %w", path, err)
+		return nil, fmt.Errorf("journal %s: %w", path, ErrJournalInUse)
 	}
 	j := &Journal{path: path, f: f, now: time.Now, claimed: make(map[keyHash]struct{}),
 		window: DefaultWindow, wake: make(chan struct{}, 1), stopped: make(chan struct{})}

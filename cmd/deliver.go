@@ -162,7 +162,12 @@ func (r *runner) deliverOutgoing(ctx context.Context, cfg *profiles.Config, og *
 	}
 	if del.queueOnFailure && res != nil {
 		if pending := res.Pending(); len(pending) > 0 {
-			return r.queueOnFailure(cfg, og, res, pending, del, out, err)
+			id, qerr := r.queueMessage(cfg, og, pending, del, err)
+			if qerr == nil {
+				return r.queued(cfg, res, id, pending, del, out)
+			}
+			// Not queued: a piped body still goes to dead.letter below.
+			err = fmt.Errorf("%w; and queueing failed: %v", err, qerr)
 		}
 	}
 	if og.fromStdin {
@@ -182,6 +187,12 @@ func (r *runner) queueOnFailure(cfg *profiles.Config, og *outgoing, res *deliver
 	if qerr != nil {
 		return fmt.Errorf("%w; and queueing failed: %v", err, qerr)
 	}
+	return r.queued(cfg, res, id, pending, del, out)
+}
+
+// queued records the temporarily failed recipients as spooled under id;
+// the exit status then reflects only the permanent failures, if any.
+func (r *runner) queued(cfg *profiles.Config, res *delivery.Result, id string, pending []string, del deliveryOptions, out *jsonOutput) error {
 	out.queueID = id
 	var permanent []error
 	for i, rr := range res.Recipients {

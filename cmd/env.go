@@ -26,8 +26,13 @@ type Env struct {
 	Environ             func() []string
 	Now                 func() time.Time
 	Rand                io.Reader
-	// Hostname returns this machine's fully qualified name.
+	// Hostname returns this machine's name, fully qualified when the
+	// system knows how (see FQDN), else the bare kernel name.
 	Hostname func() string
+	// FQDN returns this machine's fully qualified domain name, or "" when
+	// the system knows none (then EHLO gives an address literal). Nil
+	// means none.
+	FQDN func() string
 	// LoginName returns the passwd name of the user (never $USER, which
 	// cron leaves unset).
 	LoginName func() (string, error)
@@ -61,7 +66,8 @@ func SystemEnv() *Env {
 		Environ:     os.Environ,
 		Now:         time.Now,
 		Rand:        rand.Reader,
-		Hostname:    fqdn,
+		Hostname:    hostname,
+		FQDN:        fqdn,
 		LoginName:   loginName,
 		UID:         os.Getuid(),
 		OpenTTY:     func() (*os.File, error) { return os.OpenFile("/dev/tty", os.O_RDWR, 0) },
@@ -72,6 +78,25 @@ func SystemEnv() *Env {
 	}
 }
 
+// heloName is the EHLO name: the configured one, else this host's FQDN,
+// else "" for delivery's address literal of the local end ("[192.0.2.1]"),
+// because relays refuse a bare hostname (Postfix's
+// reject_non_fqdn_helo_hostname).
+func (r *runner) heloName(configured string) string {
+	if configured != "" || r.env.FQDN == nil {
+		return configured
+	}
+	return r.env.FQDN()
+}
+
+// shownHelo is what an unset helo stands for in `profile show`.
+func (r *runner) shownHelo() string {
+	if h := r.heloName(""); h != "" {
+		return h
+	}
+	return "[address of the local end]"
+}
+
 func loginName() (string, error) {
 	u, err := user.Current()
 	if err != nil {
@@ -80,12 +105,23 @@ func loginName() (string, error) {
 	return u.Username, nil
 }
 
-// fqdn returns the host name, qualified through /etc/hosts or DNS when the
-// kernel's name has no dot.
+// hostname is the FQDN, else the kernel's name, else localhost.
+func hostname() string {
+	if f := fqdn(); f != "" {
+		return f
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "localhost"
+}
+
+// fqdn returns the host name when it has a dot, else the first name in
+// /etc/hosts that qualifies it, else "".
 func fqdn() string {
 	h, err := os.Hostname()
 	if err != nil || h == "" {
-		return "localhost"
+		return ""
 	}
 	if strings.Contains(h, ".") {
 		return h
@@ -107,5 +143,5 @@ func fqdn() string {
 			}
 		}
 	}
-	return h
+	return ""
 }

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -274,9 +273,7 @@ func (r *runner) finishExecJSON(out *jsonOutput, err error, code int) {
 	}
 	obj := out.object(err)
 	obj.ExitCode = code
-	enc := json.NewEncoder(out.w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(obj)
+	jsonLine(out.w, obj)
 }
 
 // secretVars names the variables the job must not see.

@@ -12,7 +12,7 @@ import (
 // helo) and its timeout, not its relay's TLS settings.
 func (r *runner) mxOptions(p *profiles.Profile) (delivery.MXOptions, error) {
 	o := delivery.MXOptions{
-		Port: profiles.DefaultMXPort, Helo: r.env.Hostname(), TLS: delivery.TLSOpportunistic,
+		Port: profiles.DefaultMXPort, Helo: r.heloName(""), TLS: delivery.TLSOpportunistic,
 		Timeout: profiles.DefaultTimeout,
 	}
 	if p == nil {

@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 
 	"mailout/delivery"
@@ -76,7 +77,23 @@ func (o *jsonOutput) finish(err error) {
 	if !o.enabled {
 		return
 	}
-	enc := json.NewEncoder(o.w)
+	jsonLine(o.w, o.object(err))
+}
+
+// jsonLine writes v as one line of JSON with '<', '>' and '&' left
+// readable: addresses and SMTP replies are full of them. Every JSON
+// output goes through here.
+func jsonLine(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	enc.Encode(o.object(err))
+	return enc.Encode(v)
+}
+
+// writeJSON is jsonLine for a command's whole output, a failed write
+// being exit 74.
+func writeJSON(w io.Writer, v any) error {
+	if err := jsonLine(w, v); err != nil {
+		return withCode(exitIOErr, fmt.Errorf("write output: %w", err))
+	}
+	return nil
 }

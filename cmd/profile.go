@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -214,7 +213,7 @@ func (r *runner) profileShow(c *cli.Context) error {
 		return err
 	}
 	cfg, _ := r.config(c)
-	rep := showReport{Profile: p.Name, Config: cfg.Path, Settings: p.Settings(r.env.Hostname()), Secret: r.secretSource(p)}
+	rep := showReport{Profile: p.Name, Config: cfg.Path, Settings: p.Settings(r.shownHelo()), Secret: r.secretSource(p)}
 	if globalBool(c, "json") {
 		return writeJSON(r.env.Stdout, rep)
 	}
@@ -379,6 +378,7 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 	if err != nil {
 		return err
 	}
+	r.warnHelo(o)
 	to := c.String("to")
 	if o.Transport == delivery.TransportMX {
 		return r.testMX(c.Context, p, o, to, rep)
@@ -403,6 +403,24 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 	rep.AuthUser, rep.AuthMechanism = pr.AuthUser, pr.AuthMechanism
 	rep.OAuth = r.testOAuth(p)
 	return nil
+}
+
+// warnHelo warns about an EHLO name that is not fully qualified, which
+// relays and MX hosts requiring one (Postfix's
+// reject_non_fqdn_helo_hostname) refuse. An address literal, the default
+// without an FQDN, is fine.
+func (r *runner) warnHelo(o delivery.Options) {
+	helo := o.Relay.Helo
+	switch {
+	case o.Transport.IsAPI():
+		return
+	case o.Transport == delivery.TransportMX:
+		helo = o.MX.Helo
+	}
+	if helo == "" || strings.HasPrefix(helo, "[") || strings.Contains(strings.Trim(helo, "."), ".") {
+		return
+	}
+	fmt.Fprintf(r.env.Stderr, "mailout: warning: helo name %q is not fully qualified; servers that require an FQDN refuse it: set helo to this host's full name\n", helo)
 }
 
 func describeTLS(st tls.ConnectionState) *tlsReport {
@@ -717,15 +735,6 @@ func (r *runner) profileDeletePassword(c *cli.Context) error {
 		return nil
 	}
 	return err
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return withCode(exitIOErr, fmt.Errorf("write output: %w", err))
-	}
-	return nil
 }
 
 // columns aligns tab-separated cells like tabwriter and drops the padding

@@ -3,7 +3,6 @@ package cmd
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -85,9 +83,15 @@ func (r *runner) queueMessage(cfg *profiles.Config, og *outgoing, pending []stri
 		return "", err
 	}
 	e := spool.Entry{Sender: og.env.From, Recipients: pending, Route: routeFor(og.profile, del), Attempts: 1, LastError: oneLine(lastErr.Error())}
+	// A server that said when to come back (HTTP Retry-After) is not
+	// tried earlier by "queue flush --due".
+	var de *delivery.Error
+	if errors.As(lastErr, &de) && de.RetryAfter > spool.Backoff(e.Attempts) {
+		e.NextAttempt = r.env.Now().Add(de.RetryAfter).UTC()
+	}
 	id, err := sp.Put(e, og.msg)
 	if err != nil {
-		return "", withCode(exitIOErr, fmt.Errorf("queue message: %w", err))
+		return "", withCode(exitIOErr, err)
 	}
 	return id, nil
 }
@@ -263,7 +267,7 @@ func (r *runner) queueList(c *cli.Context) error {
 		for _, e := range entries {
 			list = append(list, jsonEntry{e.ID, e.Sender, e.Recipients, e.Route.Profile, e.Created, e.NextAttempt, e.Attempts, e.LastError, e.Size})
 		}
-		return json.NewEncoder(r.env.Stdout).Encode(list)
+		return writeJSON(r.env.Stdout, list)
 	}
 	if len(entries) == 0 {
 		fmt.Fprintln(r.env.Stdout, "Mail queue is empty")
@@ -380,7 +384,7 @@ func (r *runner) drain(cfg *profiles.Config) {
 	// was called as.
 	cmd := &exec.Cmd{Path: exe, Args: append([]string{"mailout"}, args...)}
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = detached()
 	if devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
 		defer devnull.Close()

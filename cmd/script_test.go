@@ -45,6 +45,11 @@ func TestMain(m *testing.M) {
 		if off, err := time.ParseDuration(strings.TrimPrefix(os.Getenv("MAILOUT_TEST_CLOCK"), "+")); err == nil {
 			env.Now = func() time.Time { return time.Now().Add(off) }
 		}
+		// MAILOUT_TEST_FQDN stands in for this host's FQDN ("" for a host
+		// without one), so scripts do not depend on the machine's name.
+		if fq, ok := os.LookupEnv("MAILOUT_TEST_FQDN"); ok {
+			env.FQDN = func() string { return fq }
+		}
 		// MAILOUT_TEST_RESOLVER points the SPF lookups of API profiles
 		// at a test DNS server.
 		if addr := os.Getenv("MAILOUT_TEST_RESOLVER"); addr != "" {

@@ -91,7 +91,7 @@ func (r *runner) serverOptions(rt spool.Route) (delivery.RelayOptions, error) {
 		return delivery.RelayOptions{}, err
 	}
 	o := delivery.RelayOptions{
-		Host: host, Port: port, TLS: mode, Helo: r.env.Hostname(), Timeout: 30 * time.Second,
+		Host: host, Port: port, TLS: mode, Helo: r.heloName(""), Timeout: 30 * time.Second,
 		Auth: delivery.Auth{Username: rt.User, Mechanism: "auto", Secret: r.promptSecret},
 	}
 	return o, nil
@@ -158,10 +158,7 @@ func (r *runner) profileOptions(p *profiles.Profile) (delivery.RelayOptions, err
 	if err != nil {
 		return delivery.RelayOptions{}, err
 	}
-	helo := p.Helo
-	if helo == "" {
-		helo = r.env.Hostname()
-	}
+	helo := r.heloName(p.Helo)
 	secrets := r.secrets()
 	prof := p
 	auth := delivery.Auth{

@@ -37,7 +37,7 @@ type MXOptions struct {
 	// Port is dialed on every MX host; 0 means 25. Other ports are for tests.
 	Port int
 	// Helo is the EHLO name; it should be this host's FQDN, as receivers
-	// check it. Empty means "localhost".
+	// check it. Empty means an address literal of the local end.
 	Helo string
 	// TLS is the policy; empty means TLSOpportunistic, which (as MTAs do)
 	// encrypts without verifying the certificate and falls back to plaintext
@@ -120,7 +120,11 @@ func NewMX(o MXOptions) *MX {
 			m.sts = &mtasts.Fetcher{}
 		}
 		if m.sts.LookupTXT == nil {
-			m.sts.LookupTXT = txt.LookupTXT
+			m.sts.LookupTXT = func(ctx context.Context, name string) ([]string, error) {
+				lctx, cancel := m.lookupContext(ctx)
+				defer cancel()
+				return txt.LookupTXT(lctx, name)
+			}
 		}
 	}
 	return m
@@ -346,6 +350,8 @@ func (m *MX) dialConfig(host string, a net.IPAddr, hp hostPolicy) dialConfig {
 		tc.VerifyConnection = daneVerifier(hp.tlsa, host)
 		mode = TLSStartTLS
 	case hp.by == TLSByMTASTS:
+		// The web PKI decides, whatever a pin in the profile relaxed.
+		tc.InsecureSkipVerify = false
 		mode = TLSStartTLS
 	case mode == TLSOpportunistic:
 		// Nobody checks MX certificates without DANE or MTA-STS: encrypting

@@ -23,7 +23,7 @@ type RelayOptions struct {
 	// settings; ServerName defaults to Host. Nil means system roots.
 	TLSConfig *tls.Config
 	Auth      Auth
-	Helo      string        // EHLO name; "localhost" when empty
+	Helo      string        // EHLO name; an address literal of the local end when empty
 	Timeout   time.Duration // per connect and per read/write of inactivity
 	Dial      DialFunc      // nil means net.Dialer
 	Verbose   io.Writer     // SMTP transcript, AUTH redacted; nil for none

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -124,7 +125,7 @@ func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) 
 	}
 	c, err := smtp.NewClient(nc, cfg.Host)
 	if err != nil {
-		return fail(replyError("connect", cfg.Host, "", err))
+		return fail(greetingError(cfg, err))
 	}
 	if cfg.Log != nil {
 		c.SetLogger(goMailLogger{cfg.Log})
@@ -132,7 +133,7 @@ func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) 
 	}
 	helo := cfg.Helo
 	if helo == "" {
-		helo = "localhost"
+		helo = addressLiteral(raw.LocalAddr())
 	}
 	if err := c.Hello(helo); err != nil {
 		return fail(replyError("ehlo", cfg.Host, "", err))
@@ -163,6 +164,32 @@ func openOnce(ctx context.Context, cfg dialConfig, mode TLSMode) (*conn, error) 
 		return fail(err)
 	}
 	return cn, nil
+}
+
+// greetingError reports a failure while waiting for the 220 greeting. A
+// timeout there names the address and says the connection itself worked,
+// which points at a server (or a port) that accepts TCP and says nothing.
+func greetingError(cfg dialConfig, err error) *Error {
+	e := replyError("connect", cfg.Host, "", err)
+	// The idle deadline (cfg.Timeout) is what fires while reading it.
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		e.Op, e.Host = "greeting", cfg.Addr
+		e.Detail = fmt.Sprintf("connected, but no greeting within %s", cfg.Timeout)
+	}
+	return e
+}
+
+// addressLiteral is RFC 5321's name for a client without a domain name:
+// the connection's local address, "[192.0.2.1]" or "[IPv6:2001:db8::1]".
+func addressLiteral(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta.IP == nil {
+		return "[127.0.0.1]"
+	}
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		return "[" + ip4.String() + "]"
+	}
+	return "[IPv6:" + ta.IP.String() + "]"
 }
 
 func replyErrorTLS(host string, err error) *Error {

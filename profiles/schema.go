@@ -122,7 +122,7 @@ func schema() []Key {
 		{Name: "from_rewrite", Type: TypeString, Values: []string{"local", "always", "never"}, def: "local",
 			Doc:   "sendmail mode: put from in place of a local sender, of every sender, or never",
 			field: func(p *Profile) any { return &p.FromRewrite }},
-		{Name: "helo", Type: TypeString, Transports: smtpAndMX, Default: "this host's name", Doc: "the name given in HELO/EHLO",
+		{Name: "helo", Type: TypeString, Transports: smtpAndMX, Default: "this host's FQDN, else an address literal", Doc: "the name given in HELO/EHLO",
 			parse: (*loader).optWord, field: func(p *Profile) any { return &p.Helo }},
 		{Name: "timeout", Type: TypeDuration, def: DefaultTimeout, Doc: "per connect and per read or write of inactivity, not in total",
 			parse: (*loader).durationValue, field: func(p *Profile) any { return &p.Timeout }},

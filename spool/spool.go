@@ -260,7 +260,7 @@ func (s *Spool) checkDir() (exists bool, err error) {
 	if !fi.IsDir() {
 		return false, fmt.Errorf("%w %s: not a directory", ErrUnsafe, s.dir)
 	}
-	if owner, ok := fileOwner(fi); ok && owner != s.uid {
+	if owner, ok := FileOwner(fi); ok && owner != s.uid {
 		return false, fmt.Errorf("%w %s: owned by uid %d, not %d", ErrUnsafe, s.dir, owner, s.uid)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
@@ -352,7 +352,9 @@ func (s *Spool) Put(e Entry, msg io.WriterTo) (id string, err error) {
 		err = data.Sync()
 	}
 	if err != nil {
-		return "", fmt.Errorf("queue message: write: %w", err)
+		// err names the operation and the file ("write /q/0/tmp-1: no space
+		// left on device").
+		return "", fmt.Errorf("queue message: %w", err)
 	}
 	e.Size = n
 	if err := s.commit(data.Name(), s.path(id, msgExt)); err != nil {
