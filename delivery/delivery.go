@@ -51,7 +51,7 @@ type RecipientResult struct {
 
 // Result is the outcome of one Deliver call.
 type Result struct {
-	Transport  string // "smtp" or "mx"
+	Transport  string // "smtp", "mx" or an HTTP API's name ("mailgun", ...)
 	Recipients []RecipientResult
 }
 

@@ -43,6 +43,9 @@ type Options struct {
 	// AccessKey, SecretKey and Region are the AWS credentials SES
 	// requests must be signed with.
 	AccessKey, SecretKey, Region string
+	// Verify, when set, decides which bearer tokens (graph, gmail) are
+	// valid instead of Key: an identity provider's check.
+	Verify func(token string) bool
 	// MailgunDomain is the domain in mailgun's path.
 	MailgunDomain string
 	// Status, when set, answers every send with it (and ErrorText) after
@@ -538,7 +541,7 @@ func (s *Server) checkBearer(r *http.Request, o Options) error {
 	if !ok || tok == "" {
 		return denied(http.StatusUnauthorized, "Access token is empty.")
 	}
-	if tok != o.Key {
+	if o.Verify != nil && !o.Verify(tok) || o.Verify == nil && tok != o.Key {
 		return denied(http.StatusUnauthorized, "Access token has expired or is not yet valid.")
 	}
 	return nil
