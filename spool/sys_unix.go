@@ -23,8 +23,9 @@ func tryLock(f *os.File) error {
 	return err
 }
 
-// fileOwner returns the uid owning a file.
-func fileOwner(fi fs.FileInfo) (int, bool) {
+// FileOwner returns the uid owning a file; false where the system has
+// no such notion.
+func FileOwner(fi fs.FileInfo) (int, bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return 0, false
