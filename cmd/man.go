@@ -254,6 +254,7 @@ var sendmailFlags = [][2]string{
 	{"-F NAME, -FNAME", "the sender's full name, for an added From"},
 	{"-C FILE", "the configuration file"},
 	{"-bm", "read a message from standard input (the default)"},
+	{"-bs", "speak SMTP on standard input and output (Symfony, Laravel): each message is relayed like a piped one and the reply to DATA is the relay's; exit 75 if input ends inside a message"},
 	{"-bp", "list the queue, as mailout queue list"},
 	{"-q", "flush the queue, as mailout queue flush"},
 	{"-v", "show the SMTP conversation"},
@@ -276,7 +277,7 @@ func writeManSendmail(m *manWriter) {
 	}
 	m.line(".RE")
 	m.para("Ignored: other -oX flags, and -X FILE, -L TAG, -h N, -O OPT=VAL, -G, -U, -m, -n with their arguments. " +
-		"-bs, -bv, -bi and -bt are usage errors (64). Other unknown flags are ignored with a warning in the log.")
+		"-bv, -bi and -bt are usage errors (64). Other unknown flags are ignored with a warning in the log.")
 }
 
 func writeManConfig(m *manWriter) {
@@ -312,6 +313,7 @@ func writeManFiles(m *manWriter) {
 		{"~/.config/mailout/config.toml", "the user's configuration ($XDG_CONFIG_HOME/mailout/config.toml)"},
 		{"/etc/mailout/config.toml", "the system configuration"},
 		{"~/.local/state/mailout/dead.letter", "messages read from standard input that could not be sent nor queued, appended in mbox format ($XDG_STATE_HOME/mailout/dead.letter)"},
+		{"~/.cache/mailout/mta-sts/", "MTA-STS policies of recipient domains, one JSON file per domain, kept for their max_age ($XDG_CACHE_HOME/mailout/mta-sts; QUEUE_DIR/mta-sts-UID with a queue_dir)"},
 		{"~/.local/state/mailout/queue/", "the spool when queue_dir is not set; under queue_dir, one folder per user id"},
 		{"~/.local/state/mailout/batch/", "batch journals: which rows were sent"},
 		{"/etc/aliases", "read when aliases_file names it"},
@@ -328,6 +330,8 @@ var envVars = [][2]string{
 	{"MAILTO", "exec's recipients when none are given"},
 	{"XDG_CONFIG_HOME", "where the user's configuration lives (default ~/.config)"},
 	{"XDG_STATE_HOME", "where dead.letter, the queue and batch journals live (default ~/.local/state)"},
+	{"XDG_CACHE_HOME", "where MTA-STS policies are cached, in mailout/mta-sts (default ~/.cache)"},
+	{"HTTPS_PROXY", "proxy for fetching MTA-STS policies (also https_proxy; NO_PROXY excludes hosts)"},
 	{"NO_COLOR", "mailout prints no colour in any case; it is honoured should colour ever be added"},
 }
 

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/http/httpproxy"
@@ -19,6 +18,7 @@ import (
 	"mailout/delivery"
 	"mailout/mtasts"
 	"mailout/profiles"
+	"mailout/spool"
 )
 
 // tlsPolicyOptions adds MTA-STS and DANE to MX options: the profile's
@@ -111,7 +111,7 @@ func (r *runner) mtastsCacheDir() string {
 	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 {
 		return ""
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != r.env.UID {
+	if uid, ok := spool.FileOwner(fi); !ok || uid != r.env.UID {
 		return ""
 	}
 	return dir

@@ -83,6 +83,12 @@ func (r *runner) queueMessage(cfg *profiles.Config, og *outgoing, pending []stri
 		return "", err
 	}
 	e := spool.Entry{Sender: og.env.From, Recipients: pending, Route: routeFor(og.profile, del), Attempts: 1, LastError: oneLine(lastErr.Error())}
+	// A server that said when to come back (HTTP Retry-After) is not
+	// tried earlier by "queue flush --due".
+	var de *delivery.Error
+	if errors.As(lastErr, &de) && de.RetryAfter > spool.Backoff(e.Attempts) {
+		e.NextAttempt = r.env.Now().Add(de.RetryAfter).UTC()
+	}
 	id, err := sp.Put(e, og.msg)
 	if err != nil {
 		return "", withCode(exitIOErr, err)

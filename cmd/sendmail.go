@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
+	"mailout/delivery"
 	"mailout/message"
 	"mailout/profiles"
 	"mailout/sendmail"
@@ -42,14 +46,83 @@ func (r *runner) runSendmail(ctx context.Context, args []string) error {
 	for _, w := range append(cfg.Warnings, inv.Warnings...) {
 		r.logf(cfg, "warning: %s", w)
 	}
-	s, err := r.newSendmailRun(cfg, inv)
+	if inv.Mode == "s" {
+		return r.serveSendmail(ctx, cfg, inv)
+	}
+	s, err := r.newSendmailRun(cfg, inv, r.env.Stdin)
 	if err != nil {
 		r.logFailure(cfg, inv, err)
 		return err
 	}
 	defer s.cleanup()
-	err = r.sendmailDeliver(ctx, s)
+	_, err = r.sendmailDeliver(ctx, s)
 	return err
+}
+
+// serveSendmail is -bs: SMTP on stdin and stdout, each message taken
+// through the same fix-ups and delivery as a piped one, the relay's answer
+// passed back as the reply to its DATA.
+func (r *runner) serveSendmail(ctx context.Context, cfg *profiles.Config, inv sendmail.Invocation) error {
+	// A client that goes away closes our stdout too; the reply then fails
+	// to write, which must not kill us (SIGPIPE) before the exit status
+	// says whether a message was cut short.
+	signal.Ignore(syscall.SIGPIPE)
+	deliver := func(ctx context.Context, env sendmail.Envelope, msg io.Reader) (string, error) {
+		one := inv
+		one.Sender, one.Recipients, one.Headers, one.IgnoreDots = env.From, env.To, false, true
+		if one.Sender == "" {
+			one.Sender = "<>"
+		}
+		s, err := r.newSendmailRun(cfg, one, msg)
+		if err != nil {
+			r.logFailure(cfg, one, err)
+			return "", smtpReply(err, nil)
+		}
+		defer s.cleanup()
+		out, err := r.sendmailDeliver(ctx, s)
+		switch {
+		case err != nil:
+			return "", smtpReply(err, out.result)
+		case out.queueID != "":
+			return "queued as " + out.queueID + " (the relay is unreachable for now; it will be retried)", nil
+		}
+		return "sent", nil
+	}
+	err := sendmail.Serve(ctx, r.env.Stdin, r.env.Stdout, sendmail.ServeOptions{
+		Domain: r.env.Hostname(), Deliver: deliver,
+		Logf: func(format string, args ...any) { r.logf(cfg, "sendmail -bs: "+format, args...) },
+	})
+	if errors.Is(err, sendmail.ErrIncomplete) {
+		r.logf(cfg, "sendmail -bs: %v", err)
+		return withCode(exitTempFail, err)
+	}
+	return err
+}
+
+// smtpReply turns a failed delivery into the reply after DATA: the relay's
+// own code and text when it refused, 5xx for what can never be sent, 4xx
+// (try again) for the rest. A message the relay took for some recipients
+// is a 250 that names the refused ones: a 5xx would make the caller send
+// it again to those who already have it.
+func smtpReply(err error, res *delivery.Result) error {
+	if res != nil && res.Accepted() > 0 {
+		return &sendmail.Reply{Code: 250, Text: "sent, but not to all: " + err.Error()}
+	}
+	var de *delivery.Error
+	if errors.As(err, &de) && de.Code >= 400 && de.Code < 600 {
+		text := de.Reply + " (relay " + de.Host
+		if de.Rcpt != "" {
+			text += ", for " + de.Rcpt
+		}
+		return &sendmail.Reply{Code: de.Code, Text: text + ")"}
+	}
+	switch exitCode(err) {
+	case exitNoUser, exitNoHost:
+		return &sendmail.Reply{Code: 550, Text: err.Error()}
+	case exitUnavailable, exitUsage:
+		return &sendmail.Reply{Code: 554, Text: err.Error()}
+	}
+	return err // a *DataError is 554 5.6.0; the rest is 451
 }
 
 const sendmailHelp = `mailout sendmail - a sendmail drop-in: relay the message on stdin
@@ -65,6 +138,7 @@ FLAGS:
    -F NAME       full name for an added From header
    -C FILE       configuration file
    -bm           send (the default); -bp lists the queue; -q flushes it
+   -bs           speak SMTP on stdin and stdout (Symfony, Laravel)
    -v            SMTP transcript on stderr
    -N, -R, -V, -B  DSN and body type parameters
    Other -oX, -X FILE, -L TAG, -h N, -O OPT=VAL, -G, -U, -m, -n are ignored.
@@ -104,7 +178,9 @@ func (r *runner) localDomains() []string {
 	return []string{fq, short}
 }
 
-func (r *runner) newSendmailRun(cfg *profiles.Config, inv sendmail.Invocation) (*sendmailRun, error) {
+// newSendmailRun reads the message from src through the fix-ups into a
+// temporary file and settles its envelope.
+func (r *runner) newSendmailRun(cfg *profiles.Config, inv sendmail.Invocation, src io.Reader) (*sendmailRun, error) {
 	s := &sendmailRun{cfg: cfg, inv: inv}
 	locals := r.localDomains()
 	isLocal := func(a string) bool { return sendmail.IsLocalAddr(a, locals) }
@@ -137,7 +213,7 @@ func (r *runner) newSendmailRun(cfg *profiles.Config, inv sendmail.Invocation) (
 		return nil, withCode(exitIOErr, fmt.Errorf("store message: %w", err))
 	}
 	s.file = f.Name()
-	res, err := sendmail.Fixup(f, r.env.Stdin, sendmail.FixupOptions{
+	res, err := sendmail.Fixup(f, src, sendmail.FixupOptions{
 		IgnoreDots: inv.IgnoreDots, Now: now, MessageID: id, From: snd.From,
 		IsLocal: isLocal, Qualify: q.Local, RewriteFrom: p.FromRewrite, ProfileFrom: p.From,
 		CollectRecipients: inv.Headers,
@@ -169,10 +245,11 @@ func (r *runner) newSendmailRun(cfg *profiles.Config, inv sendmail.Invocation) (
 // sendmailDeliver relays the fixed-up message. A temporary failure is
 // spooled when queue_dir is set (exit 0), else it is 75: a stray spool
 // that nothing flushes is worse than a caller that knows.
-func (r *runner) sendmailDeliver(ctx context.Context, s *sendmailRun) error {
+func (r *runner) sendmailDeliver(ctx context.Context, s *sendmailRun) (*jsonOutput, error) {
 	del := deliveryOptions{verbose: s.inv.Verbose, queueOnFailure: s.cfg.QueueDir != "", queueForLogin: s.cfg.QueueDir != ""}
 	og := &outgoing{msg: message.Raw{Src: message.File(s.file)}, env: s.env, messageID: s.msgID, profile: s.profile}
-	return r.deliverOutgoing(ctx, s.cfg, og, del, &jsonOutput{})
+	out := &jsonOutput{}
+	return out, r.deliverOutgoing(ctx, s.cfg, og, del, out)
 }
 
 func (r *runner) logFailure(cfg *profiles.Config, inv sendmail.Invocation, err error) {

@@ -81,17 +81,21 @@ func NewAPI(o APIOptions) (*API, error) {
 	if o.Verbose != nil {
 		a.log = &transcript{w: o.Verbose}
 	}
-	a.client = &http.Client{Transport: &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return dial(ctx, o.Dial, addr, o.Timeout)
-		},
-		ForceAttemptHTTP2:     true,
-		MaxIdleConnsPerHost:   16,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   o.Timeout,
-		ResponseHeaderTimeout: o.Timeout,
-	}}
+	a.client = &http.Client{
+		// A redirect is an answer, never followed: a POST turned into a
+		// GET of a login page must not count as sent.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{
+			Proxy: http.ProxyFromEnvironment,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return dial(ctx, o.Dial, addr, o.Timeout)
+			},
+			ForceAttemptHTTP2:     true,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   o.Timeout,
+			ResponseHeaderTimeout: o.Timeout,
+		}}
 	return a, nil
 }
 
@@ -104,7 +108,7 @@ func (a *API) Name() string { return a.p.name }
 type provider struct {
 	name  string
 	base  string   // default base URL
-	hosts []string // domains whose servers enforce limit
+	hosts []string // domains whose servers enforce limit (see enforcesLimit)
 	// limit is the largest message the provider takes; limitBody says it
 	// counts the request body (graph's base64), not the MIME message.
 	limit     int64
@@ -115,7 +119,7 @@ type provider struct {
 	hashBody  bool // authorize needs the body's SHA-256 (SigV4)
 	id        func(body []byte) string
 	// probe is the path of a cheap authenticated GET that proves the
-	// credentials; "" where the sending scope allows no such call (Graph's
+	// credentials; nil where the sending scope allows no such call (Graph's
 	// Mail.Send, Gmail's gmail.send), and getting a token is the proof.
 	probe func(a *API) string
 }
@@ -185,39 +189,51 @@ func (a *API) Deliver(ctx context.Context, env message.Envelope, msg message.Mes
 		<-writeErr
 		return fail(asAPIError(err))
 	}
+	resp, body, e := a.exchange(req)
+	if e != nil {
+		// An unreadable attachment ends the upload; say so, not "network".
+		pr.CloseWithError(e)
+		var ie *message.InputError
+		if werr := <-writeErr; errors.As(werr, &ie) {
+			return nil, werr
+		}
+		return fail(e)
+	}
+	id := a.p.id(body)
+	if id != "" {
+		a.log.note("message id %s", id)
+	}
+	reply := strings.TrimSpace(resp.Status + " " + id)
+	for _, rc := range env.To {
+		res.Recipients = append(res.Recipients, RecipientResult{Address: rc, Status: Accepted, Host: host, Reply: reply})
+	}
+	return res, nil
+}
+
+// exchange sends req and reads the answer's first 64 KB. A failure comes
+// back classified: no answer (75), or the provider's status with its own
+// message and Retry-After.
+func (a *API) exchange(req *http.Request) (*http.Response, []byte, *Error) {
+	host := a.base.Host
 	a.log.note("%s %s", req.Method, req.URL.Redacted())
 	a.log.line("->", "Authorization: <redacted>")
-	a.log.line("->", "Content-Type: %s", c.contentType)
-	a.log.line("->", "Content-Length: %d", bodySize)
-
+	if req.ContentLength > 0 {
+		a.log.line("->", "Content-Type: %s", req.Header.Get("Content-Type"))
+		a.log.line("->", "Content-Length: %d", req.ContentLength)
+	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		pr.CloseWithError(err)
-		if werr := <-writeErr; werr != nil {
-			var ie *message.InputError
-			if errors.As(werr, &ie) {
-				return nil, werr
-			}
-		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fail(netError("api", host, err))
+		return nil, nil, netError("api", host, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	a.log.line("<-", "%s", resp.Status)
 	if resp.StatusCode/100 == 2 {
-		id := a.p.id(body)
-		if id != "" {
-			a.log.note("message id %s", id)
-		}
-		reply := strings.TrimSpace(strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode) + " " + id)
-		for _, rc := range env.To {
-			res.Recipients = append(res.Recipients, RecipientResult{Address: rc, Status: Accepted, Host: host, Reply: reply})
-		}
-		return res, nil
+		return resp, body, nil
 	}
 	text := providerMessage(body)
 	if text == "" {
@@ -228,13 +244,12 @@ func (a *API) Deliver(ctx context.Context, env message.Envelope, msg message.Mes
 	if e.Kind == Temporary {
 		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), a.opts.Now())
 	}
-	return fail(e)
+	return resp, body, e
 }
 
 // Probe proves the credentials without sending: the provider's cheap
 // authenticated call, or getting a token. It says what it did.
 func (a *API) Probe(ctx context.Context) (string, error) {
-	host := a.base.Host
 	if a.p.probe == nil {
 		tok := &http.Request{Header: http.Header{}}
 		if err := a.p.authorize(ctx, a, tok, ""); err != nil {
@@ -251,25 +266,9 @@ func (a *API) Probe(ctx context.Context) (string, error) {
 	if err := a.p.authorize(ctx, a, req, hex.EncodeToString(emptyHash[:])); err != nil {
 		return "", asAPIError(err)
 	}
-	a.log.note("%s %s", req.Method, req.URL.Redacted())
-	a.log.line("->", "Authorization: <redacted>")
-	resp, err := a.client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return "", netError("api", host, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	a.log.line("<-", "%s", resp.Status)
-	if resp.StatusCode/100 != 2 {
-		text := providerMessage(body)
-		if text == "" {
-			text = http.StatusText(resp.StatusCode)
-		}
-		return "", &Error{Kind: statusKind(resp.StatusCode), Op: "api", Host: host, Code: resp.StatusCode, Reply: text}
+	resp, _, e := a.exchange(req)
+	if e != nil {
+		return "", e
 	}
 	return fmt.Sprintf("GET %s: %s", req.URL.Path, resp.Status), nil
 }

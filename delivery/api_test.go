@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -197,6 +199,50 @@ func TestAPISilentServerTimesOut(t *testing.T) {
 	res, err := a.Deliver(context.Background(), message.Envelope{To: []string{"b@example.net"}}, rawMessage(apiMsg))
 	if KindOf(err) != Temporary || !strings.Contains(err.Error(), "timed out") || len(res.Pending()) != 1 {
 		t.Errorf("%v %+v", err, res)
+	}
+}
+
+func TestAPIRedirectIsNotSuccess(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			io.WriteString(w, "<html>login</html>")
+			return
+		}
+		http.Redirect(w, r, "/login", http.StatusFound)
+	}))
+	defer srv.Close()
+	a, _ := NewAPI(APIOptions{Kind: "sparkpost", URL: srv.URL, Secret: func(context.Context) (string, error) { return "k", nil }})
+	_, err := a.Deliver(context.Background(), message.Envelope{To: []string{"b@example.net"}}, rawMessage(apiMsg))
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != Unavailable || e.Code != http.StatusFound {
+		t.Errorf("302: %v", err)
+	}
+}
+
+// vanishing writes the message once, then fails half-way as an attachment
+// removed in the meantime would.
+type vanishing struct{ n int }
+
+func (v *vanishing) WriteTo(w io.Writer) (int64, error) {
+	v.n++
+	n, err := io.WriteString(w, apiMsg[:len(apiMsg)/2])
+	if err != nil || v.n == 1 {
+		m, err := io.WriteString(w, apiMsg[len(apiMsg)/2:])
+		return int64(n + m), err
+	}
+	return int64(n), &message.InputError{Path: "gone.pdf", Err: os.ErrNotExist}
+}
+
+func TestAPIUnreadableAttachmentDuringUploadIsAnInputError(t *testing.T) {
+	srv, o := apiServer(t, "mailgun", nil)
+	a, _ := NewAPI(o)
+	res, err := a.Deliver(context.Background(), message.Envelope{To: []string{"b@example.net"}}, &vanishing{})
+	var ie *message.InputError
+	if !errors.As(err, &ie) || res != nil {
+		t.Errorf("%v %+v, want the input error", err, res)
+	}
+	if len(srv.Messages()) != 0 {
+		t.Error("a truncated message was accepted")
 	}
 }
 

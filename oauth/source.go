@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"mailout/internal/flock"
 )
 
 // RefreshBefore is how long before its expiry an access token is renewed,
@@ -257,7 +259,9 @@ func lockRefresh(ctx context.Context, path string) (func(), error) {
 	if err != nil {
 		return mu.Unlock, nil
 	}
-	if err := flockWait(ctx, f); err != nil {
+	// A file system that cannot lock is no error: the lock only saves a
+	// second refresh.
+	if err := flock.Lock(ctx, f); err != nil && ctx.Err() != nil {
 		f.Close()
 		mu.Unlock()
 		return nil, err

@@ -297,6 +297,7 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown top key", "local_domain = \"x\"\nfoo = 1\n", 2, "foo", `unknown key "foo"`},
 		{"unknown profile key with hint", "[profiles.work]\nhost = \"h\"\nusrname = \"x\"\n", 3, "profiles.work.usrname", `unknown key "usrname" (did you mean "username"?)`},
 		{"password in config", "[profiles.work]\nhost = \"h\"\npassword = \"x\"\n", 3, "profiles.work.password", "a password never goes in the config file"},
+		{"client secret in config", "[profiles.g]\ntransport = \"graph\"\noauth_client_secret = \"x\"\n", 3, "profiles.g.oauth_client_secret", "a client secret never goes in the config file; use oauth_client_secret_command"},
 		{"unknown defaults key", "[defaults]\n\nhots = \"x\"\n", 3, "defaults.hots", `(did you mean "host"?)`},
 		{"unknown table", "[profile.work]\nhost = \"h\"\n", 1, "profile", `did you mean "profiles"?`},
 		{"port type", "[profiles.work]\nhost = \"h\"\nport = \"587\"\n", 3, "profiles.work.port", "must be an integer, not a string"},

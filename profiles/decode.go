@@ -184,7 +184,12 @@ func listProfiles(c *Config) string {
 
 func (l *loader) unknown(path []string, known []string) {
 	name := path[len(path)-1]
-	if lower := strings.ToLower(name); len(path) > 1 && (strings.Contains(lower, "pass") || strings.Contains(lower, "secret")) {
+	lower := strings.ToLower(name)
+	switch secret := strings.Contains(lower, "pass") || strings.Contains(lower, "secret"); {
+	case len(path) > 1 && secret && strings.HasPrefix(lower, "oauth"):
+		l.fail(path, "unknown key %q: a client secret never goes in the config file; use oauth_client_secret_command or oauth_client_secret_env", name)
+		return
+	case len(path) > 1 && secret:
 		l.fail(path, "unknown key %q: a password never goes in the config file; use password_command, password_env or the keyring", name)
 		return
 	}

@@ -10,8 +10,9 @@ import (
 // Invocation is a parsed sendmail command line.
 type Invocation struct {
 	// Mode is "" or "m" (-bm) to send a message, "p" (-bp) to list the
-	// queue, and "q" (-q, or any -qXX) to flush the queue. The last mode
-	// option wins.
+	// queue, "q" (-q, or any -qXX) to flush the queue, and "s" (-bs) to
+	// speak SMTP on stdin and stdout (see [Serve]). The last mode option
+	// wins.
 	Mode string
 	// Headers (-t) takes recipients from the To, Cc and Bcc headers too.
 	Headers bool
@@ -42,7 +43,7 @@ type Invocation struct {
 }
 
 // UsageError is a command line that sendmail mode cannot run: an
-// unsupported mode such as -bs, a missing option argument, an option after
+// unsupported mode such as -bv, a missing option argument, an option after
 // the recipients. Callers exit 64 (EX_USAGE).
 type UsageError struct {
 	Msg string
@@ -61,7 +62,6 @@ const withArg = "ABCDFLMNORVXbdefhpr"
 
 // unsupportedModes explains the -b modes mailout does not implement.
 var unsupportedModes = map[byte]string{
-	's': "SMTP on stdin",
 	'v': "verify addresses",
 	'i': "initialize the alias database",
 	't': "address test mode",
@@ -151,11 +151,8 @@ func Parse(args []string) (Invocation, error) {
 			inv.Recipients = append(inv.Recipients, r)
 		}
 	}
-	if (inv.Mode == "p" || inv.Mode == "q") && len(inv.Recipients) > 0 {
-		flag := "-bp"
-		if inv.Mode == "q" {
-			flag = "-q"
-		}
+	if (inv.Mode == "p" || inv.Mode == "q" || inv.Mode == "s") && len(inv.Recipients) > 0 {
+		flag := map[string]string{"p": "-bp", "q": "-q", "s": "-bs"}[inv.Mode]
 		return Invocation{}, usageErrorf("sendmail %s takes no recipients", flag)
 	}
 	return inv, nil
@@ -173,6 +170,8 @@ func (inv *Invocation) set(c byte, val string) error {
 			inv.Mode = "m"
 		case 'p':
 			inv.Mode = "p"
+		case 's':
+			inv.Mode = "s"
 		default:
 			if what, ok := unsupportedModes[val[0]]; ok {
 				return usageErrorf("sendmail mode -b%c (%s) is not supported", val[0], what)

@@ -198,7 +198,7 @@ func TestParseUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"smtp on stdin", []string{"-bs"}, "sendmail mode -bs (SMTP on stdin) is not supported"},
+		{"recipients with -bs", []string{"-bs", "a@example.org"}, "sendmail -bs takes no recipients"},
 		{"verify", []string{"-bv", "root"}, "sendmail mode -bv (verify addresses) is not supported"},
 		{"newaliases", []string{"-bi"}, "sendmail mode -bi (initialize the alias database) is not supported"},
 		{"address test", []string{"-bt"}, "sendmail mode -bt (address test mode) is not supported"},

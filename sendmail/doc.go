@@ -1,6 +1,6 @@
 // Package sendmail implements the pure parts of mailout's sendmail drop-in mode:
-// the sendmail command line and the fix-ups applied to a raw message read from
-// standard input. It does no delivery, reads no configuration and touches no
+// the sendmail command line, the envelope policy and the fix-ups applied to a
+// raw message read from standard input, and the SMTP dialogue of -bs. It does no delivery, reads no configuration and touches no
 // file: the caller passes in everything that depends on the system or the
 // profile (clock, Message-ID, From, alias expansion, local domains).
 //
@@ -25,6 +25,19 @@
 // The header block is held in memory (bounded by
 // [FixupOptions.MaxHeaderBytes]); the body is streamed with a fixed-size
 // buffer, so a body of any size costs constant memory.
+//
+// # Envelope
+//
+// [ResolveSender] and [Qualifier] are the envelope policy for raw messages:
+// the -f sender rewritten per from_rewrite, LOGIN@FQDN when there is none,
+// local recipients qualified through the one alias expander the caller
+// passes in, duplicates dropped.
+//
+// # SMTP on stdin
+//
+// [Serve] is -bs: go-smtp's server over stdin and stdout. It hands each
+// message to the caller's [DeliverFunc] and answers DATA with its outcome,
+// so the dialogue itself never delivers anything.
 //
 // Errors in the message are [*DataError] (exit 65); command line errors are
 // [*UsageError] (exit 64).

@@ -260,7 +260,7 @@ func (s *Spool) checkDir() (exists bool, err error) {
 	if !fi.IsDir() {
 		return false, fmt.Errorf("%w %s: not a directory", ErrUnsafe, s.dir)
 	}
-	if owner, ok := fileOwner(fi); ok && owner != s.uid {
+	if owner, ok := FileOwner(fi); ok && owner != s.uid {
 		return false, fmt.Errorf("%w %s: owned by uid %d, not %d", ErrUnsafe, s.dir, owner, s.uid)
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {

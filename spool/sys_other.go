@@ -11,5 +11,5 @@ import (
 
 func platformSupported() error          { return ErrUnsupported }
 func tryLock(*os.File) error            { return ErrUnsupported }
-func fileOwner(fs.FileInfo) (int, bool) { return 0, false }
+func FileOwner(fs.FileInfo) (int, bool) { return 0, false }
 func syncDir(string) error              { return ErrUnsupported }

@@ -1,6 +1,6 @@
 //go:build unix && !aix && (!solaris || illumos)
 
-package batch
+package flock
 
 import (
 	"errors"
@@ -8,10 +8,7 @@ import (
 	"syscall"
 )
 
-// lockFile takes an exclusive advisory lock on f, released when f is closed.
-// A file system that cannot lock is not an error: the lock only guards
-// against two runs at once.
-func lockFile(f *os.File) error {
+func tryLock(f *os.File) error {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		switch {
@@ -20,8 +17,9 @@ func lockFile(f *os.File) error {
 		case errors.Is(err, syscall.EINTR):
 			continue
 		case errors.Is(err, syscall.EWOULDBLOCK):
-			return ErrJournalInUse
+			return ErrLocked
+		default:
+			return &os.PathError{Op: "flock", Path: f.Name(), Err: err}
 		}
-		return nil
 	}
 }
