@@ -81,7 +81,8 @@ func (s *Secrets) Lookup(ctx context.Context, p *Profile) (string, error) {
 
 // SetPassword stores secret in the keyring for p. It refuses, with a
 // [*ConfigError], a profile that takes its password from password_command or
-// password_env, where a stored password would never be used.
+// password_env, or signs in with OAuth, where a stored password would never
+// be used.
 func (s *Secrets) SetPassword(p *Profile, secret string) error {
 	if err := s.usesKeyring(p); err != nil {
 		return err
@@ -108,6 +109,9 @@ func (s *Secrets) DeletePassword(p *Profile) error {
 }
 
 func (s *Secrets) usesKeyring(p *Profile) error {
+	if p.OAuth != "" {
+		return p.errorAt("oauth", fmt.Sprintf("profile %q signs in with OAuth and takes no password; run 'mailout profile login %s'", p.Name, p.Name))
+	}
 	key := "password_env"
 	switch {
 	case p.PasswordCommand != "":
