@@ -75,6 +75,10 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, o ServeOptions) err
 	}))
 	srv.Domain = o.Domain
 	srv.EnableSMTPUTF8 = true
+	// A message line of any length gets in, as it does piped: the fix-ups
+	// fold it (go-smtp's default of 2000 would drop the connection on a
+	// line of minified HTML).
+	srv.MaxLineLength = 0
 	srv.ErrorLog = logger(logf)
 	l := &oneConnListener{conn: conn}
 	go func() {
