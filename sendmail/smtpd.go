@@ -80,7 +80,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, o ServeOptions) err
 	// line of minified HTML).
 	srv.MaxLineLength = 0
 	srv.ErrorLog = logger(logf)
-	l := &oneConnListener{conn: conn}
+	l := newOneConnListener(conn)
 	go func() {
 		select {
 		case <-conn.closed:
@@ -93,8 +93,8 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, o ServeOptions) err
 	if err := srv.Serve(l); err != nil && !errors.Is(err, net.ErrClosed) {
 		return err
 	}
-	// Serve returns once the listener is closed; the connection's handler
-	// may still be finishing its last reply.
+	// The listener closes only after the connection (or with ctx, which
+	// closes the connection too): its last reply is out.
 	<-conn.closed
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -257,36 +257,28 @@ func (stdioAddr) String() string  { return "stdin/stdout" }
 
 // oneConnListener hands out its one connection, then blocks until closed.
 type oneConnListener struct {
-	conn   *stdioConn
-	mu     sync.Mutex
-	given  bool
+	conns  chan net.Conn // holds the one connection until accepted
 	closed chan struct{}
 	once   sync.Once
 }
 
+func newOneConnListener(c net.Conn) *oneConnListener {
+	l := &oneConnListener{conns: make(chan net.Conn, 1), closed: make(chan struct{})}
+	l.conns <- c
+	return l
+}
+
 func (l *oneConnListener) Accept() (net.Conn, error) {
-	l.mu.Lock()
-	if l.closed == nil {
-		l.closed = make(chan struct{})
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
 	}
-	given, closed := l.given, l.closed
-	l.given = true
-	l.mu.Unlock()
-	if !given {
-		return l.conn, nil
-	}
-	<-closed
-	return nil, net.ErrClosed
 }
 
 func (l *oneConnListener) Close() error {
-	l.mu.Lock()
-	if l.closed == nil {
-		l.closed = make(chan struct{})
-	}
-	closed := l.closed
-	l.mu.Unlock()
-	l.once.Do(func() { close(closed) })
+	l.once.Do(func() { close(l.closed) })
 	return nil
 }
 
