@@ -84,7 +84,7 @@ func (r *runner) serveSendmail(ctx context.Context, cfg *profiles.Config, inv se
 		case err != nil:
 			return "", smtpReply(err, out.result)
 		case out.queueID != "":
-			return "queued as " + out.queueID + " (the relay is unreachable for now; it will be retried)", nil
+			return "queued as " + out.queueID + " (the relay could not take it now; mailout retries)", nil
 		}
 		return "sent", nil
 	}
