@@ -104,6 +104,14 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, o ServeOptions) err
 	return ctx.Err()
 }
 
+// Refuse answers an SMTP client that mailout cannot serve at all (no
+// usable configuration) with a 421 in place of the greeting, as RFC 5321
+// allows, so the client reports why.
+func Refuse(out io.Writer, why string) error {
+	_, err := fmt.Fprintf(out, "421 4.3.0 %s\r\n", oneLine(why))
+	return err
+}
+
 // dialogue is the state the exit status depends on.
 type dialogue struct {
 	ctx    context.Context
