@@ -43,6 +43,7 @@ type Reply struct {
 	Text string
 }
 
+// Error is the reply as it goes on the wire, without CRLF.
 func (r *Reply) Error() string { return fmt.Sprintf("%d %s", r.Code, r.Text) }
 
 // ServeOptions configure [Serve].
