@@ -507,7 +507,15 @@ func FuzzJournalLine(f *testing.F) {
 		if key == "" || !utf8.ValidString(key) {
 			return
 		}
-		b := appendJournalLine(nil, journalLine{Time: "2025-01-02T03:04:05Z", Status: StatusSent, Row: 3, Key: key})
+		l := journalLine{Time: "2025-01-02T03:04:05Z", Status: StatusSent, Row: 3, Key: key}
+		b := appendJournalLine(nil, l)
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		enc.Encode(l)
+		if !bytes.Equal(b, want.Bytes()) {
+			t.Fatalf("line %q, encoding/json writes %q", b, want.Bytes())
+		}
 		st, k, err := parseJournalLine(bytes.TrimSuffix(b, []byte("\n")))
 		if err != nil || st != StatusSent || string(k) != key {
 			t.Fatalf("line %q read back as %q %q %v, want key %q", b, st, k, err, key)

@@ -55,6 +55,13 @@ const (
 	RetryAfterMax = 5 * time.Minute
 )
 
+// WindowPerWorker is how many journal lines per worker may wait for their
+// commit while the sends go on: enough to keep them going through an fsync
+// of a few milliseconds. So a crash costs at most K = (WindowPerWorker+1) ×
+// Parallel rows sent again by the re-run: the lines waiting, and the messages
+// in flight, which a server may have accepted just before.
+const WindowPerWorker = 8
+
 // SendOptions configure [Send].
 type SendOptions struct {
 	CSV     string   // the CSV file's path
@@ -234,9 +241,7 @@ func Send(ctx context.Context, o SendOptions, d Deps) (Tally, error) {
 		return Tally{}, errors.New("batch: no transport to send with")
 	}
 	if o.Journal != nil {
-		// At most one line per worker waits for its commit, so a crash
-		// costs at most 2 × Parallel rows: those and the ones in flight.
-		o.Journal.SetWindow(parallel)
+		o.Journal.SetWindow(WindowPerWorker * parallel)
 	}
 	if o.Count && d.Start != nil {
 		n, first, err := s.countPending()

@@ -45,20 +45,32 @@ func cmdDNSD(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0]+"_ADDR", srv.Addr())
 }
 
-// cmdSTSD is the script command "stsd NAME DOMAIN FILE": it serves FILE as
-// DOMAIN's MTA-STS policy over HTTPS (ststest), sets NAME_PROXY to the
-// CONNECT proxy that reaches it (for HTTPS_PROXY) and NAME_CA to a file
-// with its certificate.
+// cmdSTSD is the script command "stsd NAME DOMAIN=FILE...": it serves
+// each FILE as DOMAIN's MTA-STS policy over HTTPS (ststest), sets
+// NAME_PROXY to the CONNECT proxy that reaches it (for HTTPS_PROXY) and
+// NAME_CA to a file with its certificate.
 func cmdSTSD(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 3 {
-		ts.Fatalf("usage: stsd NAME DOMAIN FILE")
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: stsd NAME DOMAIN=FILE...")
 	}
-	policy, err := os.ReadFile(ts.MkAbs(args[2]))
-	ts.Check(err)
-	srv, err := ststest.New(args[1])
+	policies := map[string]string{}
+	var domains []string
+	for _, a := range args[1:] {
+		domain, file, ok := strings.Cut(a, "=")
+		if !ok {
+			ts.Fatalf("stsd: %q is not DOMAIN=FILE", a)
+		}
+		b, err := os.ReadFile(ts.MkAbs(file))
+		ts.Check(err)
+		policies[domain] = string(b)
+		domains = append(domains, domain)
+	}
+	srv, err := ststest.New(domains...)
 	ts.Check(err)
 	ts.Defer(srv.Close)
-	srv.SetPolicy(args[1], string(policy))
+	for d, p := range policies {
+		srv.SetPolicy(d, p)
+	}
 	ca := ts.MkAbs(args[0] + "-ca.pem")
 	ts.Check(os.WriteFile(ca, srv.CertPEM(), 0o644))
 	ts.Setenv(args[0]+"_PROXY", srv.ProxyURL())

@@ -313,6 +313,7 @@ func writeManFiles(m *manWriter) {
 		{"~/.config/mailout/config.toml", "the user's configuration ($XDG_CONFIG_HOME/mailout/config.toml)"},
 		{"/etc/mailout/config.toml", "the system configuration"},
 		{"~/.local/state/mailout/dead.letter", "messages read from standard input that could not be sent nor queued, appended in mbox format ($XDG_STATE_HOME/mailout/dead.letter)"},
+		{"~/.cache/mailout/mta-sts/", "MTA-STS policies of recipient domains, one JSON file per domain, kept for their max_age ($XDG_CACHE_HOME/mailout/mta-sts; QUEUE_DIR/mta-sts-UID with a queue_dir)"},
 		{"~/.local/state/mailout/queue/", "the spool when queue_dir is not set; under queue_dir, one folder per user id"},
 		{"~/.local/state/mailout/batch/", "batch journals: which rows were sent"},
 		{"/etc/aliases", "read when aliases_file names it"},
@@ -329,6 +330,8 @@ var envVars = [][2]string{
 	{"MAILTO", "exec's recipients when none are given"},
 	{"XDG_CONFIG_HOME", "where the user's configuration lives (default ~/.config)"},
 	{"XDG_STATE_HOME", "where dead.letter, the queue and batch journals live (default ~/.local/state)"},
+	{"XDG_CACHE_HOME", "where MTA-STS policies are cached, in mailout/mta-sts (default ~/.cache)"},
+	{"HTTPS_PROXY", "proxy for fetching MTA-STS policies (also https_proxy; NO_PROXY excludes hosts)"},
 	{"NO_COLOR", "mailout prints no colour in any case; it is honoured should colour ever be added"},
 }
 

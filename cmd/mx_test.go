@@ -162,3 +162,51 @@ from = "cron@example.test"
 		}
 	}
 }
+
+func TestLoopbackNameserver(t *testing.T) {
+	dir := t.TempDir()
+	for conf, want := range map[string]string{
+		"# local unbound\nnameserver 127.0.0.1\nnameserver 10.0.0.1\n": "127.0.0.1:53",
+		"search example.test\nnameserver ::1\n":                        "[::1]:53",
+		"nameserver 10.0.0.1\nnameserver 127.0.0.1\n":                  "", // the first one is used, and is remote
+		"options edns0\n": "",
+	} {
+		path := filepath.Join(dir, "resolv.conf")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := loopbackNameserver(path); got != want {
+			t.Errorf("loopbackNameserver(%q) = %q, want %q", conf, got, want)
+		}
+	}
+	if got := loopbackNameserver(filepath.Join(dir, "missing")); got != "" {
+		t.Errorf("missing resolv.conf: %q", got)
+	}
+}
+
+func TestMTASTSCacheDir(t *testing.T) {
+	home := t.TempDir()
+	env := map[string]string{"HOME": home}
+	r := &runner{env: &Env{Getenv: func(k string) string { return env[k] }, UID: os.Getuid()}}
+	if got, want := r.mtastsCacheDir(), filepath.Join(home, ".cache", "mailout", "mta-sts"); got != want {
+		t.Errorf("without XDG_CACHE_HOME: %q, want %q", got, want)
+	}
+	env["XDG_CACHE_HOME"] = "/xdg/cache"
+	if got := r.mtastsCacheDir(); got != "/xdg/cache/mailout/mta-sts" {
+		t.Errorf("with XDG_CACHE_HOME: %q", got)
+	}
+	// A system-wide queue: a folder of this user's beside it, unless
+	// someone else could write there.
+	q := t.TempDir()
+	r.cfg = &profiles.Config{QueueDir: q}
+	want := filepath.Join(q, fmt.Sprintf("mta-sts-%d", os.Getuid()))
+	if got := r.mtastsCacheDir(); got != want {
+		t.Fatalf("with queue_dir: %q, want %q", got, want)
+	}
+	if err := os.Chmod(want, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.mtastsCacheDir(); got != "" {
+		t.Errorf("world-writable cache folder used: %q", got)
+	}
+}

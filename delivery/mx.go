@@ -120,7 +120,11 @@ func NewMX(o MXOptions) *MX {
 			m.sts = &mtasts.Fetcher{}
 		}
 		if m.sts.LookupTXT == nil {
-			m.sts.LookupTXT = txt.LookupTXT
+			m.sts.LookupTXT = func(ctx context.Context, name string) ([]string, error) {
+				lctx, cancel := m.lookupContext(ctx)
+				defer cancel()
+				return txt.LookupTXT(lctx, name)
+			}
 		}
 	}
 	return m
@@ -346,6 +350,8 @@ func (m *MX) dialConfig(host string, a net.IPAddr, hp hostPolicy) dialConfig {
 		tc.VerifyConnection = daneVerifier(hp.tlsa, host)
 		mode = TLSStartTLS
 	case hp.by == TLSByMTASTS:
+		// The web PKI decides, whatever a pin in the profile relaxed.
+		tc.InsecureSkipVerify = false
 		mode = TLSStartTLS
 	case mode == TLSOpportunistic:
 		// Nobody checks MX certificates without DANE or MTA-STS: encrypting
