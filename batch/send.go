@@ -66,7 +66,7 @@ const WindowPerWorker = 8
 type SendOptions struct {
 	CSV     string   // the CSV file's path
 	Key     string   // the journal key column; "" hashes the whole row
-	Journal *Journal // nil: no journal, every row is sent
+	Journal *Journal // nil: no journal, every row is sent; Send sets its window
 	Limit   int      // send at most this many rows; 0: all
 	// MaxErrors is the number of failed rows, bad rows included, after
 	// which no new row starts; 0: never stop.

@@ -157,6 +157,7 @@ func (r *runner) deliverOutgoing(ctx context.Context, cfg *profiles.Config, og *
 		r.drain(cfg)
 		return nil
 	}
+	err = tokenRefusedHint(og.profile, err)
 	if del.queueForLogin {
 		deferUntilLogin(res)
 	}

@@ -281,8 +281,10 @@ func secretVars(cfg *profiles.Config) []string {
 	names := []string{"MAILOUT_PASSWORD"}
 	if cfg != nil {
 		for _, p := range cfg.Profiles {
-			if p.PasswordEnv != "" {
-				names = append(names, p.PasswordEnv)
+			for _, v := range []string{p.PasswordEnv, p.OAuthClientSecretEnv} {
+				if v != "" {
+					names = append(names, v)
+				}
 			}
 		}
 	}

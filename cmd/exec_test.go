@@ -37,6 +37,9 @@ func TestSecretVars(t *testing.T) {
 			"b": {Name: "b", PasswordCommand: "pass b"},
 			"c": {Name: "c", PasswordEnv: "C_PW"},
 		}}, []string{"A_PW", "C_PW", "MAILOUT_PASSWORD"}},
+		{"oauth_client_secret_env", &profiles.Config{Profiles: map[string]*profiles.Profile{
+			"m": {Name: "m", OAuth: "microsoft", OAuthClientSecretEnv: "APP_SECRET"},
+		}}, []string{"APP_SECRET", "MAILOUT_PASSWORD"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

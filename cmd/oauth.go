@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -49,6 +50,9 @@ func (r *runner) oauthConfig(p *profiles.Profile) oauth.Config {
 		Profile: p.Name, Provider: p.OAuth, ClientID: p.OAuthClientID, Tenant: p.OAuthTenant, Flow: p.OAuthFlow,
 		DeviceURL: p.OAuthDeviceURL, AuthURL: p.OAuthAuthURL, TokenURL: p.OAuthTokenURL, Scopes: p.OAuthScopes,
 	}
+	if p.Transport == "graph" || p.Transport == "gmail" {
+		cfg.API = p.Transport
+	}
 	if p.OAuthClientSecretCommand != "" || p.OAuthClientSecretEnv != "" {
 		// The client secret is a secret like a password: the same runner,
 		// timeout and refusals, from the profile's client secret keys.
@@ -85,12 +89,18 @@ func (r *runner) oauthSource(p *profiles.Profile) (*oauth.Source, error) {
 }
 
 // bearerSecret is an OAuth profile's delivery.Auth.Secret: a fresh access
-// token, with failures classified for the exit status.
+// token, with failures classified for the exit status. One Source serves
+// every call, so the sessions of a batch share its cached token.
 func (r *runner) bearerSecret(p *profiles.Profile) func(ctx context.Context) (string, error) {
+	var (
+		once   sync.Once
+		src    *oauth.Source
+		srcErr error
+	)
 	return func(ctx context.Context) (string, error) {
-		src, err := r.oauthSource(p)
-		if err != nil {
-			return "", oauthDeliveryError(err)
+		once.Do(func() { src, srcErr = r.oauthSource(p) })
+		if srcErr != nil {
+			return "", oauthDeliveryError(srcErr)
 		}
 		tok, err := src.Token(ctx)
 		if err != nil {
@@ -128,6 +138,15 @@ func deferUntilLogin(res *delivery.Result) {
 			res.Recipients[i].Reply = oneLine(rr.Err.Error())
 		}
 	}
+}
+
+// tokenRefusedHint explains an OAuth profile's token that the server
+// itself refused (the identity provider gave it, so the grant is fine).
+func tokenRefusedHint(p *profiles.Profile, err error) error {
+	if p == nil || p.OAuth == "" || delivery.KindOf(err) != delivery.AuthFailed || oauth.KindOf(err) != 0 {
+		return err
+	}
+	return hinted(err, fmt.Sprintf("the server refused the OAuth token: check the app's permission (SMTP.Send, or the API's) and that the mailbox allows it; to sign in anew, %s", oauth.LoginHint(p.Name)))
 }
 
 func (r *runner) oauthProfile(c *cli.Context) (*profiles.Profile, error) {

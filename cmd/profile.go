@@ -468,8 +468,7 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Opt
 		}
 		rep.MX = append(rep.MX, m)
 	}
-	if o.MX.MTASTS != "" && o.MX.MTASTS != delivery.MTASTSOff {
-		pol := delivery.NewMX(o.MXConfig()).Policy(ctx, domain)
+	if pol := pr.Policy; pol != nil {
 		rep.MTASTS = &stsReport{Mode: pol.MTASTS, ID: pol.PolicyID, MX: pol.MX}
 		if pol.Err != nil {
 			rep.MTASTS.Error = oneLine(pol.Err.Error())

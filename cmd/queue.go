@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -38,10 +39,10 @@ Examples:
    mailout queue flush --due     # for cron or a systemd timer`,
 		Action: unknownSubcommand,
 		Subcommands: []*cli.Command{
-			{Name: "list", Usage: "list queued messages", Action: r.queueList},
-			{Name: "show", Usage: "show a message's envelope and headers", ArgsUsage: "ID", Action: r.queueShow},
-			{Name: "delete", Usage: "delete a queued message", ArgsUsage: "ID", Action: r.queueDelete},
-			{Name: "flush", Usage: "deliver queued messages now", Action: r.queueFlush, Flags: []cli.Flag{
+			{Name: "list", Usage: "list queued messages", Action: queueAction(false, r.queueList)},
+			{Name: "show", Usage: "show a message's envelope and headers", ArgsUsage: "ID", Action: queueAction(true, r.queueShow)},
+			{Name: "delete", Usage: "delete a queued message", ArgsUsage: "ID", Action: queueAction(true, r.queueDelete)},
+			{Name: "flush", Usage: "deliver queued messages now", Action: queueAction(false, r.queueFlush), Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "due", Usage: "only the entries whose back-off has passed"},
 			}},
 		},
@@ -64,8 +65,31 @@ func (r *runner) openSpool(cfg *profiles.Config) (*spool.Spool, error) {
 	return sp, nil
 }
 
-func (r *runner) spoolFromContext(c *cli.Context) (*profiles.Config, *spool.Spool, error) {
-	cfg, err := r.config(c)
+// queueOptions is what the queue subcommands' flags and arguments say.
+type queueOptions struct {
+	config string // --config
+	json   bool
+	due    bool   // flush --due
+	id     string // show and delete
+}
+
+// queueAction reads a queue subcommand's options and runs it; needID says
+// whether it takes one queue ID.
+func queueAction(needID bool, run func(context.Context, queueOptions) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		o := queueOptions{config: globalString(c, "config"), json: globalBool(c, "json"), due: c.Bool("due")}
+		if needID {
+			if c.NArg() != 1 {
+				return usageErrorf("%s needs one queue ID (see 'mailout queue list')", c.Command.FullName())
+			}
+			o.id = c.Args().First()
+		}
+		return run(c.Context, o)
+	}
+}
+
+func (r *runner) spoolFor(o queueOptions) (*profiles.Config, *spool.Spool, error) {
+	cfg, err := r.loadConfig(o.config)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -126,9 +150,27 @@ func (m rawAt) WriteTo(w io.Writer) (int64, error) {
 }
 
 func (r *runner) flushDeliver(cfg *profiles.Config) spool.DeliverFunc {
+	// One transport per route for the whole flush: an API's keep-alive
+	// connections and its once-asked key serve every entry sent that way.
+	var (
+		mu         sync.Mutex
+		transports = map[spool.Route]delivery.Transport{}
+	)
+	transportFor := func(e spool.Entry) (delivery.Transport, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if tr, ok := transports[e.Route]; ok {
+			return tr, nil
+		}
+		tr, err := r.entryTransport(cfg, e)
+		if err == nil {
+			transports[e.Route] = tr
+		}
+		return tr, err
+	}
 	return func(ctx context.Context, e spool.Entry, msg io.ReaderAt, size int64) spool.Outcome {
 		out := spool.Outcome{Temporary: map[string]error{}, Permanent: map[string]error{}}
-		tr, err := r.entryTransport(cfg, e)
+		tr, err := transportFor(e)
 		if err != nil {
 			for _, rc := range e.Recipients {
 				out.Temporary[rc] = err
@@ -163,14 +205,14 @@ func (r *runner) flushDeliver(cfg *profiles.Config) spool.DeliverFunc {
 	}
 }
 
-func (r *runner) queueFlush(c *cli.Context) error {
-	cfg, sp, err := r.spoolFromContext(c)
+func (r *runner) queueFlush(ctx context.Context, o queueOptions) error {
+	cfg, sp, err := r.spoolFor(o)
 	if err != nil {
 		return err
 	}
 	unlock, err := sp.TryLockFlush()
 	if errors.Is(err, spool.ErrLocked) {
-		if c.Bool("due") {
+		if o.due {
 			return nil
 		}
 		return withCode(exitTempFail, errors.New("another queue flush is running; try again when it is done"))
@@ -183,8 +225,8 @@ func (r *runner) queueFlush(c *cli.Context) error {
 	if cfg != nil {
 		maxAge = cfg.MaxQueueAge
 	}
-	rep := sp.Flush(c.Context, spool.FlushOptions{
-		Due: c.Bool("due"), MaxAge: maxAge, KeepExpired: c.Bool("due"),
+	rep := sp.Flush(ctx, spool.FlushOptions{
+		Due: o.due, MaxAge: maxAge, KeepExpired: o.due,
 		Bounce: func(ctx context.Context, e spool.Entry, reason string) error { return r.bounce(ctx, cfg, e, reason) },
 	}, r.flushDeliver(cfg))
 	for _, err := range rep.Errors {
@@ -197,7 +239,7 @@ func (r *runner) queueFlush(c *cli.Context) error {
 			worst = append(worst, err)
 		}
 	}
-	if rep.Delivered+rep.Deferred+rep.Failed+rep.Expired > 0 && !c.Bool("due") {
+	if rep.Delivered+rep.Deferred+rep.Failed+rep.Expired > 0 && !o.due {
 		fmt.Fprintf(r.env.Stderr, "mailout: queue flush: %d delivered, %d deferred, %d failed, %d expired\n", rep.Delivered, rep.Deferred, rep.Failed, rep.Expired)
 	}
 	if w := delivery.Worst(worst...); w != nil {
@@ -242,8 +284,8 @@ func (r *runner) bounce(ctx context.Context, cfg *profiles.Config, e spool.Entry
 	return err
 }
 
-func (r *runner) queueList(c *cli.Context) error {
-	_, sp, err := r.spoolFromContext(c)
+func (r *runner) queueList(_ context.Context, o queueOptions) error {
+	_, sp, err := r.spoolFor(o)
 	if err != nil {
 		return err
 	}
@@ -251,7 +293,7 @@ func (r *runner) queueList(c *cli.Context) error {
 	for _, err := range errs {
 		fmt.Fprintf(r.env.Stderr, "mailout: %s\n", oneLine(err.Error()))
 	}
-	if globalBool(c, "json") {
+	if o.json {
 		type jsonEntry struct {
 			ID          string    `json:"id"`
 			Sender      string    `json:"sender"`
@@ -298,23 +340,12 @@ func age(d time.Duration) string {
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
-func queueID(c *cli.Context) (string, error) {
-	if c.NArg() != 1 {
-		return "", usageErrorf("%s needs one queue ID (see 'mailout queue list')", c.Command.FullName())
-	}
-	return c.Args().First(), nil
-}
-
-func (r *runner) queueShow(c *cli.Context) error {
-	id, err := queueID(c)
+func (r *runner) queueShow(_ context.Context, o queueOptions) error {
+	_, sp, err := r.spoolFor(o)
 	if err != nil {
 		return err
 	}
-	_, sp, err := r.spoolFromContext(c)
-	if err != nil {
-		return err
-	}
-	e, rc, err := sp.Open(id)
+	e, rc, err := sp.Open(o.id)
 	if err != nil {
 		return queueErr(err)
 	}
@@ -342,16 +373,12 @@ func queueErr(err error) error {
 	return withCode(exitIOErr, err)
 }
 
-func (r *runner) queueDelete(c *cli.Context) error {
-	id, err := queueID(c)
+func (r *runner) queueDelete(_ context.Context, o queueOptions) error {
+	_, sp, err := r.spoolFor(o)
 	if err != nil {
 		return err
 	}
-	_, sp, err := r.spoolFromContext(c)
-	if err != nil {
-		return err
-	}
-	return queueErr(sp.Delete(id))
+	return queueErr(sp.Delete(o.id))
 }
 
 // drain starts a detached "queue flush --due" when due entries wait, so a

@@ -152,8 +152,10 @@ type ProbeReport struct {
 	TLS           *tls.ConnectionState // nil when the session is not encrypted
 	AuthUser      string               // the configured username, "" for none
 	AuthMechanism string               // the SASL mechanism used, "" when not authenticated
-	// MX: each mail exchanger of the domain.
-	MX []ProbeResult
+	// MX: each mail exchanger of the domain, and the domain's MTA-STS
+	// policy when MTA-STS is on (nil when off).
+	MX     []ProbeResult
+	Policy *DomainPolicy
 	// API: the endpoint, and what proved the credentials.
 	URL         string
 	Credentials string
@@ -166,7 +168,8 @@ var ErrNoDomain = errors.New("delivery: direct delivery needs a domain to probe"
 // Probe connects as New(o) would deliver, without sending anything, for
 // "profile test". Through a relay it brings one session up (EHLO, TLS,
 // AUTH), records what it saw, and quits; domain is not used. Direct, it
-// probes each mail exchanger of domain (see MX.Probe). Through an HTTP
+// probes each mail exchanger of domain (see MX.Probe) and reads its
+// MTA-STS policy as delivery would apply it. Through an HTTP
 // API it proves the credentials (see API.Probe). The error is
 // what prevented the probe, classified like a delivery's.
 func Probe(ctx context.Context, o Options, domain string) (*ProbeReport, error) {
@@ -191,8 +194,13 @@ func Probe(ctx context.Context, o Options, domain string) (*ProbeReport, error) 
 		if domain == "" {
 			return nil, ErrNoDomain
 		}
-		hosts, err := NewMX(o.MXConfig()).Probe(ctx, domain)
+		m := NewMX(o.MXConfig())
+		hosts, err := m.Probe(ctx, domain)
 		rep.MX = hosts
+		if err == nil && o.MX.MTASTS != "" && o.MX.MTASTS != MTASTSOff {
+			pol := m.Policy(ctx, domain)
+			rep.Policy = &pol
+		}
 		return rep, err
 	}
 	if !rep.Transport.IsAPI() {

@@ -91,13 +91,17 @@ func (r *resolved) device(ctx context.Context, o LoginOptions) (*oauth2.Token, e
 	}
 	fmt.Fprintln(o.Prompt, "Waiting for the sign-in to complete...")
 	tok, err := oc.DeviceAccessToken(ctx, da)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			return nil, r.fail(LoginRequired, errors.New("login: the code expired before the sign-in was completed"))
-		}
-		return nil, r.classify("login", err)
+	var re *oauth2.RetrieveError
+	errors.As(err, &re)
+	switch {
+	case err == nil:
+		return tok, nil
+	case re != nil && re.ErrorCode == "expired_token", errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return nil, r.fail(LoginRequired, errors.New("login: the code expired before the sign-in was completed"))
+	case re != nil && re.ErrorCode == "access_denied":
+		return nil, r.fail(LoginRequired, errors.New("login: the sign-in was declined"))
 	}
-	return tok, nil
+	return nil, r.classify("login", err)
 }
 
 // browser runs the authorization code grant with PKCE S256 and a loopback

@@ -72,6 +72,9 @@ type Config struct {
 	ClientSecret func(ctx context.Context) (string, error)
 	Tenant       string // Microsoft only; "" means DefaultTenant
 	Flow         string // "" means the provider's default
+	// API is what the token is for: "" (SMTP), "graph" (Microsoft Graph
+	// sendMail) or "gmail" (the Gmail API); it picks the preset's scopes.
+	API string
 	// DeviceURL, AuthURL and TokenURL are the endpoints of a Custom
 	// provider; for a preset they replace its URLs when set.
 	DeviceURL, AuthURL, TokenURL string
@@ -109,14 +112,24 @@ func (c Config) resolve() (*resolved, error) {
 		}
 		base := "https://login.microsoftonline.com/" + tenant + "/oauth2/v2.0/"
 		r.endpoint = oauth2.Endpoint{DeviceAuthURL: base + "devicecode", AuthURL: base + "authorize", TokenURL: base + "token"}
-		r.scopes = []string{"https://outlook.office.com/SMTP.Send", "offline_access"}
-		if r.flow == FlowClientCredentials {
-			// App permissions are granted to the resource as a whole.
+		// App permissions (client_credentials) are granted to the resource
+		// as a whole: its ".default" scope.
+		switch {
+		case c.API == "graph" && r.flow == FlowClientCredentials:
+			r.scopes = []string{"https://graph.microsoft.com/.default"}
+		case c.API == "graph":
+			r.scopes = []string{"https://graph.microsoft.com/Mail.Send", "offline_access"}
+		case r.flow == FlowClientCredentials:
 			r.scopes = []string{"https://outlook.office365.com/.default"}
+		default:
+			r.scopes = []string{"https://outlook.office.com/SMTP.Send", "offline_access"}
 		}
 	case Google:
 		r.endpoint = oauth2.Endpoint{AuthURL: "https://accounts.google.com/o/oauth2/v2/auth", TokenURL: "https://oauth2.googleapis.com/token"}
 		r.scopes = []string{"https://mail.google.com/"}
+		if c.API == "gmail" {
+			r.scopes = []string{"https://www.googleapis.com/auth/gmail.send"}
+		}
 	case Custom:
 	default:
 		return nil, c.misconfigured(fmt.Errorf("unknown provider %q (want microsoft, google or custom)", c.Provider))
@@ -138,19 +151,23 @@ func (c Config) resolve() (*resolved, error) {
 	if c.ClientID == "" {
 		return nil, c.misconfigured(errors.New("oauth_client_id is not set"))
 	}
-	need := map[string]string{"oauth_token_url": r.endpoint.TokenURL}
+	if c.Provider == Google && r.flow == FlowDevice && r.endpoint.DeviceAuthURL == "" {
+		return nil, c.misconfigured(errors.New("there is no Google device flow for mail; use the browser flow (oauth_flow = \"browser\", or profile login --browser)"))
+	}
+	// In a fixed order, so the error names the same missing key every time.
+	need := []struct{ key, url string }{{"oauth_token_url", r.endpoint.TokenURL}}
 	switch r.flow {
 	case FlowDevice:
-		need["oauth_device_url"] = r.endpoint.DeviceAuthURL
+		need = append(need, struct{ key, url string }{"oauth_device_url", r.endpoint.DeviceAuthURL})
 	case FlowBrowser:
-		need["oauth_auth_url"] = r.endpoint.AuthURL
+		need = append(need, struct{ key, url string }{"oauth_auth_url", r.endpoint.AuthURL})
 	case FlowClientCredentials:
 	default:
 		return nil, c.misconfigured(fmt.Errorf("unknown flow %q (want device, browser or client_credentials)", r.flow))
 	}
-	for key, v := range need {
-		if v == "" {
-			return nil, c.misconfigured(fmt.Errorf("the %s flow needs %s", r.flow, key))
+	for _, n := range need {
+		if n.url == "" {
+			return nil, c.misconfigured(fmt.Errorf("the %s flow needs %s", r.flow, n.key))
 		}
 	}
 	return r, nil
@@ -236,7 +253,7 @@ func (c Config) classify(op string, err error) error {
 			what += ": " + d
 		}
 		switch {
-		case re.ErrorCode == "invalid_grant", re.ErrorCode == "expired_token", re.ErrorCode == "access_denied":
+		case loginCodes[re.ErrorCode]:
 			return c.fail(LoginRequired, fmt.Errorf("%s: the grant is no longer valid (%s)", op, what))
 		case status >= 500 || status == 429 || re.ErrorCode == "temporarily_unavailable":
 			return c.fail(Temporary, fmt.Errorf("%s: the identity provider is failing (%s)", op, what))
@@ -247,6 +264,14 @@ func (c Config) classify(op string, err error) error {
 		return c.fail(Temporary, fmt.Errorf("%s: %w", op, err))
 	}
 	return c.fail(Temporary, fmt.Errorf("%s: the identity provider is unreachable: %w", op, err))
+}
+
+// loginCodes are the token endpoint errors that only a new login fixes:
+// RFC 6749's and RFC 8628's, and the OpenID Connect ones Microsoft sends
+// when a policy (MFA, consent) wants the user back.
+var loginCodes = map[string]bool{
+	"invalid_grant": true, "expired_token": true, "access_denied": true,
+	"interaction_required": true, "login_required": true, "consent_required": true,
 }
 
 // firstLine keeps an error description short: Microsoft's carry trace and

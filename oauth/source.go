@@ -242,7 +242,11 @@ func (s *Source) record(tok *oauth2.Token, oldRefresh string) Record {
 var inProcess sync.Map // lock file path -> *sync.Mutex
 
 // lockRefresh takes the in-process mutex and the flock for path; "" takes
-// a mutex shared by all sources without a lock file.
+// a mutex shared by all sources without a lock file. A lock file that
+// cannot be created only costs the cross-process exclusion (two processes
+// may then both refresh, and with an identity provider that revokes a
+// rotated refresh token at once the slower one fails); lockRefresh fails
+// only when ctx ends while another process holds the lock.
 func lockRefresh(ctx context.Context, path string) (func(), error) {
 	m, _ := inProcess.LoadOrStore(path, new(sync.Mutex))
 	mu := m.(*sync.Mutex)
@@ -250,14 +254,10 @@ func lockRefresh(ctx context.Context, path string) (func(), error) {
 	if path == "" {
 		return mu.Unlock, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		mu.Unlock()
-		return nil, err
-	}
+	os.MkdirAll(filepath.Dir(path), 0o700)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		mu.Unlock()
-		return nil, err
+		return mu.Unlock, nil
 	}
 	// A file system that cannot lock is no error: the lock only saves a
 	// second refresh.

@@ -105,7 +105,7 @@ func schema() []Key {
 			parse: (*loader).boolValue, field: func(p *Profile) any { return &p.TLSSkipVerify }},
 		{Name: "auth", Type: TypeString, Values: []string{"auto", "plain", "login", "cram-md5", "xoauth2", "oauthbearer", "scram-sha-256", "none"},
 			Transports: relayOnly, def: "auto",
-			Doc:   "the SASL mechanism; auto over TLS prefers SCRAM-SHA-256, then PLAIN, then LOGIN; CRAM-MD5 only when set",
+			Doc:   "the SASL mechanism; auto over TLS prefers SCRAM-SHA-256, then PLAIN, then LOGIN (on an OAuth profile OAUTHBEARER, then XOAUTH2); CRAM-MD5 only when set",
 			field: func(p *Profile) any { return &p.Auth }},
 		{Name: "username", Type: TypeString, Transports: relayOnly, Doc: "the AUTH user; a secret is looked up only when the server offers AUTH",
 			parse: (*loader).strValue, field: func(p *Profile) any { return &p.Username }},
