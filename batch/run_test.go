@@ -280,11 +280,14 @@ func TestRunCancel(t *testing.T) {
 	defer cancel()
 	var pulled int
 	done, outs := serialDone(t, &pulled)
+	// Cancel at the 10th outcome, whichever row it is: outcomes come in
+	// completion order, so row 10's may follow rows pulled after it.
 	doneCancel := func(o Outcome) error {
-		if o.Row == 10 {
+		err := done(o)
+		if len(*outs) == 10 {
 			cancel()
 		}
-		return done(o)
+		return err
 	}
 	err := Run(ctx, numbered(1000, &pulled), Options{Parallel: 3}, func(ctx context.Context, _ int, j Job) Outcome {
 		if ctx.Err() != nil {

@@ -238,3 +238,24 @@ func TestSendCountAndStart(t *testing.T) {
 		t.Errorf("the report exists after a no: %v", err)
 	}
 }
+
+// A message being sent outlives the run's context by the grace period.
+func TestLingering(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c, release := lingering(ctx, time.Hour)
+	cancel()
+	<-ctx.Done()
+	if c.Err() != nil {
+		t.Fatalf("lingering context ended with its parent: %v", c.Err())
+	}
+	release()
+	if c.Err() == nil {
+		t.Fatal("release did not end the lingering context")
+	}
+
+	ctx, cancel = context.WithCancel(context.Background())
+	c, release = lingering(ctx, 0)
+	defer release()
+	cancel()
+	<-c.Done() // ends once the grace is over
+}

@@ -96,18 +96,26 @@ func cmdAPID(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0]+"_URL", srv.URL())
 }
 
-// apibox NAME N asserts that NAME accepted exactly N messages; with "sends"
-// as a third argument it counts send requests instead, failed ones too.
+// apibox NAME N [sends|conns] asserts that NAME accepted exactly N
+// messages, or received N send requests (failed ones too), or accepted N
+// TCP connections.
 func cmdAPIBox(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 {
-		ts.Fatalf("usage: apibox NAME N [sends]")
+		ts.Fatalf("usage: apibox NAME N [sends|conns]")
 	}
 	srv := apiServer(ts, args[0])
 	want := atoi(ts, args[1])
 	got := len(srv.Messages())
 	what := "messages"
-	if len(args) > 2 && args[2] == "sends" {
-		got, what = srv.Sends(), "send requests"
+	if len(args) > 2 {
+		switch args[2] {
+		case "sends":
+			got, what = srv.Sends(), "send requests"
+		case "conns":
+			got, what = srv.Connections(), "connections"
+		default:
+			ts.Fatalf("apibox: count messages, sends or conns, not %q", args[2])
+		}
 	}
 	if (got == want) == neg {
 		ts.Fatalf("%s has %d %s, want %s%d (refused: %q)", args[0], got, what, map[bool]string{true: "not ", false: ""}[neg], want, srv.Errors())

@@ -35,9 +35,9 @@ the count and asks; without a terminal it refuses (64). A row that fails is
 reported with its number and the batch goes on, up to --max-errors; an
 authentication or configuration failure stops it at once.
 
-If mailout is killed, at most 9 × --parallel rows may be sent again by the
+If mailout is killed, at most 17 × --parallel rows may be sent again by the
 re-run: the messages in flight and the journal lines still waiting for their
-fsync (at most 8 × --parallel), whose rows a server had accepted.
+fsync (at most 16 × --parallel), whose rows a server had accepted.
 
 Examples:
    mailout batch --csv customers.csv -T invoice.tpl --dry-run | less

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -149,9 +150,27 @@ func (m rawAt) WriteTo(w io.Writer) (int64, error) {
 }
 
 func (r *runner) flushDeliver(cfg *profiles.Config) spool.DeliverFunc {
+	// One transport per route for the whole flush: an API's keep-alive
+	// connections and its once-asked key serve every entry sent that way.
+	var (
+		mu         sync.Mutex
+		transports = map[spool.Route]delivery.Transport{}
+	)
+	transportFor := func(e spool.Entry) (delivery.Transport, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if tr, ok := transports[e.Route]; ok {
+			return tr, nil
+		}
+		tr, err := r.entryTransport(cfg, e)
+		if err == nil {
+			transports[e.Route] = tr
+		}
+		return tr, err
+	}
 	return func(ctx context.Context, e spool.Entry, msg io.ReaderAt, size int64) spool.Outcome {
 		out := spool.Outcome{Temporary: map[string]error{}, Permanent: map[string]error{}}
-		tr, err := r.entryTransport(cfg, e)
+		tr, err := transportFor(e)
 		if err != nil {
 			for _, rc := range e.Recipients {
 				out.Temporary[rc] = err

@@ -34,15 +34,14 @@ func (r *runner) runSendmail(ctx context.Context, args []string) error {
 	case "q":
 		return r.runApp(ctx, withConfig([]string{"mailout", "queue", "flush"}, inv.Config))
 	}
-	path, err := profiles.Locate(inv.Config, r.env.Getenv)
+	cfg, err := r.sendmailConfig(inv)
 	if err != nil {
+		if inv.Mode == "s" {
+			// Frameworks show the SMTP reply, and often drop stderr.
+			sendmail.Refuse(r.env.Stdout, "mailout: "+err.Error())
+		}
 		return err
 	}
-	cfg, err := profiles.Load(path)
-	if err != nil {
-		return err
-	}
-	r.cfg, r.cfgDone = cfg, true
 	for _, w := range append(cfg.Warnings, inv.Warnings...) {
 		r.logf(cfg, "warning: %s", w)
 	}
@@ -57,6 +56,19 @@ func (r *runner) runSendmail(ctx context.Context, args []string) error {
 	defer s.cleanup()
 	_, err = r.sendmailDeliver(ctx, s)
 	return err
+}
+
+func (r *runner) sendmailConfig(inv sendmail.Invocation) (*profiles.Config, error) {
+	path, err := profiles.Locate(inv.Config, r.env.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := profiles.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	r.cfg, r.cfgDone = cfg, true
+	return cfg, nil
 }
 
 // serveSendmail is -bs: SMTP on stdin and stdout, each message taken
@@ -84,7 +96,7 @@ func (r *runner) serveSendmail(ctx context.Context, cfg *profiles.Config, inv se
 		case err != nil:
 			return "", smtpReply(err, out.result)
 		case out.queueID != "":
-			return "queued as " + out.queueID + " (the relay is unreachable for now; it will be retried)", nil
+			return "queued as " + out.queueID + " (the relay could not take it now; mailout retries)", nil
 		}
 		return "sent", nil
 	}

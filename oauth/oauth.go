@@ -154,19 +154,20 @@ func (c Config) resolve() (*resolved, error) {
 	if c.Provider == Google && r.flow == FlowDevice && r.endpoint.DeviceAuthURL == "" {
 		return nil, c.misconfigured(errors.New("there is no Google device flow for mail; use the browser flow (oauth_flow = \"browser\", or profile login --browser)"))
 	}
-	need := map[string]string{"oauth_token_url": r.endpoint.TokenURL}
+	// In a fixed order, so the error names the same missing key every time.
+	need := []struct{ key, url string }{{"oauth_token_url", r.endpoint.TokenURL}}
 	switch r.flow {
 	case FlowDevice:
-		need["oauth_device_url"] = r.endpoint.DeviceAuthURL
+		need = append(need, struct{ key, url string }{"oauth_device_url", r.endpoint.DeviceAuthURL})
 	case FlowBrowser:
-		need["oauth_auth_url"] = r.endpoint.AuthURL
+		need = append(need, struct{ key, url string }{"oauth_auth_url", r.endpoint.AuthURL})
 	case FlowClientCredentials:
 	default:
 		return nil, c.misconfigured(fmt.Errorf("unknown flow %q (want device, browser or client_credentials)", r.flow))
 	}
-	for key, v := range need {
-		if v == "" {
-			return nil, c.misconfigured(fmt.Errorf("the %s flow needs %s", r.flow, key))
+	for _, n := range need {
+		if n.url == "" {
+			return nil, c.misconfigured(fmt.Errorf("the %s flow needs %s", r.flow, n.key))
 		}
 	}
 	return r, nil

@@ -43,6 +43,7 @@ type Reply struct {
 	Text string
 }
 
+// Error is the reply as it goes on the wire, without CRLF.
 func (r *Reply) Error() string { return fmt.Sprintf("%d %s", r.Code, r.Text) }
 
 // ServeOptions configure [Serve].
@@ -75,8 +76,12 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, o ServeOptions) err
 	}))
 	srv.Domain = o.Domain
 	srv.EnableSMTPUTF8 = true
+	// A message line of any length gets in, as it does piped: the fix-ups
+	// fold it (go-smtp's default of 2000 would drop the connection on a
+	// line of minified HTML).
+	srv.MaxLineLength = 0
 	srv.ErrorLog = logger(logf)
-	l := &oneConnListener{conn: conn}
+	l := newOneConnListener(conn)
 	go func() {
 		select {
 		case <-conn.closed:
@@ -89,8 +94,8 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, o ServeOptions) err
 	if err := srv.Serve(l); err != nil && !errors.Is(err, net.ErrClosed) {
 		return err
 	}
-	// Serve returns once the listener is closed; the connection's handler
-	// may still be finishing its last reply.
+	// The listener closes only after the connection (or with ctx, which
+	// closes the connection too): its last reply is out.
 	<-conn.closed
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -98,6 +103,14 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, o ServeOptions) err
 		return ErrIncomplete
 	}
 	return ctx.Err()
+}
+
+// Refuse answers an SMTP client that mailout cannot serve at all (no
+// usable configuration) with a 421 in place of the greeting, as RFC 5321
+// allows, so the client reports why.
+func Refuse(out io.Writer, why string) error {
+	_, err := fmt.Fprintf(out, "421 4.3.0 %s\r\n", oneLine(why))
+	return err
 }
 
 // dialogue is the state the exit status depends on.
@@ -253,36 +266,28 @@ func (stdioAddr) String() string  { return "stdin/stdout" }
 
 // oneConnListener hands out its one connection, then blocks until closed.
 type oneConnListener struct {
-	conn   *stdioConn
-	mu     sync.Mutex
-	given  bool
+	conns  chan net.Conn // holds the one connection until accepted
 	closed chan struct{}
 	once   sync.Once
 }
 
+func newOneConnListener(c net.Conn) *oneConnListener {
+	l := &oneConnListener{conns: make(chan net.Conn, 1), closed: make(chan struct{})}
+	l.conns <- c
+	return l
+}
+
 func (l *oneConnListener) Accept() (net.Conn, error) {
-	l.mu.Lock()
-	if l.closed == nil {
-		l.closed = make(chan struct{})
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
 	}
-	given, closed := l.given, l.closed
-	l.given = true
-	l.mu.Unlock()
-	if !given {
-		return l.conn, nil
-	}
-	<-closed
-	return nil, net.ErrClosed
 }
 
 func (l *oneConnListener) Close() error {
-	l.mu.Lock()
-	if l.closed == nil {
-		l.closed = make(chan struct{})
-	}
-	closed := l.closed
-	l.mu.Unlock()
-	l.once.Do(func() { close(closed) })
+	l.once.Do(func() { close(l.closed) })
 	return nil
 }
 
