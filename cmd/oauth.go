@@ -33,13 +33,13 @@ func (r *runner) oauthCommands() []*cli.Command {
 				&cli.BoolFlag{Name: "device", Usage: "show a code to enter on any device (RFC 8628)"},
 				&cli.BoolFlag{Name: "browser", Usage: "open a browser and take the redirect on 127.0.0.1"},
 			},
-			Action: r.profileLogin,
+			Action: profileAction(r.profileLogin),
 		},
 		{
 			Name:      "logout",
 			Usage:     "remove an OAuth profile's tokens",
 			ArgsUsage: "NAME",
-			Action:    r.profileLogout,
+			Action:    profileAction(r.profileLogout),
 		},
 	}
 }
@@ -149,8 +149,8 @@ func tokenRefusedHint(p *profiles.Profile, err error) error {
 	return hinted(err, fmt.Sprintf("the server refused the OAuth token: check the app's permission (SMTP.Send, or the API's) and that the mailbox allows it; to sign in anew, %s", oauth.LoginHint(p.Name)))
 }
 
-func (r *runner) oauthProfile(c *cli.Context) (*profiles.Profile, error) {
-	p, err := r.namedProfile(c)
+func (r *runner) oauthProfile(o profileOptions) (*profiles.Profile, error) {
+	p, err := r.namedProfile(o)
 	if err != nil {
 		return nil, err
 	}
@@ -160,24 +160,24 @@ func (r *runner) oauthProfile(c *cli.Context) (*profiles.Profile, error) {
 	return p, nil
 }
 
-func (r *runner) profileLogin(c *cli.Context) error {
-	p, err := r.oauthProfile(c)
+func (r *runner) profileLogin(ctx context.Context, o profileOptions) error {
+	p, err := r.oauthProfile(o)
 	if err != nil {
 		return err
 	}
 	flow := ""
 	switch {
-	case c.Bool("device") && c.Bool("browser"):
+	case o.device && o.browser:
 		return usageErrorf("profile login: --device and --browser exclude each other")
-	case c.Bool("device"):
+	case o.device:
 		flow = oauth.FlowDevice
-	case c.Bool("browser"):
+	case o.browser:
 		flow = oauth.FlowBrowser
 	}
 	if flow != "" && p.OAuthFlow == oauth.FlowClientCredentials {
 		return usageErrorf("profile login: profile %q uses client_credentials, which has no user to sign in", p.Name)
 	}
-	ctx, cancel := context.WithTimeout(c.Context, loginTimeout)
+	ctx, cancel := context.WithTimeout(ctx, loginTimeout)
 	defer cancel()
 	var open func(string) error
 	if r.env.Getenv("DISPLAY") != "" || r.env.Getenv("WAYLAND_DISPLAY") != "" {
@@ -194,8 +194,8 @@ func (r *runner) profileLogin(c *cli.Context) error {
 	return nil
 }
 
-func (r *runner) profileLogout(c *cli.Context) error {
-	p, err := r.oauthProfile(c)
+func (r *runner) profileLogout(_ context.Context, o profileOptions) error {
+	p, err := r.oauthProfile(o)
 	if err != nil {
 		return err
 	}

@@ -46,13 +46,13 @@ func (r *runner) newProfileCommand() *cli.Command {
 			{
 				Name:   "list",
 				Usage:  "list the profiles; * marks the one used when none is chosen",
-				Action: r.profileList,
+				Action: profileAction(r.profileList),
 			},
 			{
 				Name:      "show",
 				Usage:     "show every effective setting of a profile and where its password comes from",
 				ArgsUsage: "NAME",
-				Action:    r.profileShow,
+				Action:    profileAction(r.profileShow),
 			},
 			{
 				Name:      "test",
@@ -60,19 +60,19 @@ func (r *runner) newProfileCommand() *cli.Command {
 				ArgsUsage: "[NAME]",
 				Flags: append(testDeliveryFlags(),
 					&cli.StringFlag{Name: "to", Usage: "mx profiles: the `DOMAIN` (or address) whose mail exchangers to try"}),
-				Action: r.profileTest,
+				Action: profileAction(r.profileTest),
 			},
 			{
 				Name:      "set-password",
 				Usage:     "store a profile's password in the keyring (read without echo on a terminal, else from stdin)",
 				ArgsUsage: "NAME",
-				Action:    r.profileSetPassword,
+				Action:    profileAction(r.profileSetPassword),
 			},
 			{
 				Name:      "delete-password",
 				Usage:     "remove a profile's password from the keyring",
 				ArgsUsage: "NAME",
-				Action:    r.profileDeletePassword,
+				Action:    profileAction(r.profileDeletePassword),
 			},
 		}, r.oauthCommands()...),
 	}
@@ -90,37 +90,52 @@ func testDeliveryFlags() []cli.Flag {
 	return out
 }
 
-// profileArg returns the one NAME argument, else -P/--profile; "" when
-// neither is given.
-func profileArg(c *cli.Context) (string, error) {
-	if c.NArg() > 1 {
-		return "", usageErrorf("profile %s: one profile NAME, got %d arguments", c.Command.Name, c.NArg())
+// profileOptions is what the profile subcommands' flags and arguments say.
+type profileOptions struct {
+	command         string // the subcommand, for messages
+	config          string // --config
+	name            string // the NAME argument, else -P/--profile
+	json, verbose   bool
+	del             deliveryOptions // test
+	to              string          // test --to
+	device, browser bool            // login
+}
+
+// profileAction reads a profile subcommand's options and runs it. Every
+// subcommand takes at most one NAME (list none), which must agree with -P.
+func profileAction(run func(context.Context, profileOptions) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		o := profileOptions{command: c.Command.Name, config: globalString(c, "config"),
+			json: globalBool(c, "json"), verbose: globalBool(c, "verbose"), del: readDeliveryOptions(c),
+			to: c.String("to"), device: c.Bool("device"), browser: c.Bool("browser")}
+		switch {
+		case o.command == "list" && c.NArg() > 0:
+			return usageErrorf("profile list takes no arguments")
+		case c.NArg() > 1:
+			return usageErrorf("profile %s: one profile NAME, got %d arguments", o.command, c.NArg())
+		}
+		name, flag := c.Args().First(), globalString(c, "profile")
+		if name != "" && flag != "" && name != flag {
+			return usageErrorf("profile %s: NAME %q and -P %q disagree", o.command, name, flag)
+		}
+		if o.name = name; name == "" {
+			o.name = flag
+		}
+		return run(c.Context, o)
 	}
-	name, flag := c.Args().First(), globalString(c, "profile")
-	if name != "" && flag != "" && name != flag {
-		return "", usageErrorf("profile %s: NAME %q and -P %q disagree", c.Command.Name, name, flag)
-	}
-	if name == "" {
-		name = flag
-	}
-	return name, nil
 }
 
 // namedProfile loads the config and returns the profile NAME names, which
 // must be given and must exist.
-func (r *runner) namedProfile(c *cli.Context) (*profiles.Profile, error) {
-	name, err := profileArg(c)
+func (r *runner) namedProfile(o profileOptions) (*profiles.Profile, error) {
+	if o.name == "" {
+		return nil, usageErrorf("profile %s: missing profile NAME", o.command)
+	}
+	cfg, err := r.loadConfig(o.config)
 	if err != nil {
 		return nil, err
 	}
-	if name == "" {
-		return nil, usageErrorf("profile %s: missing profile NAME", c.Command.Name)
-	}
-	cfg, err := r.config(c)
-	if err != nil {
-		return nil, err
-	}
-	return cfg.Choose(name, "")
+	return cfg.Choose(o.name, "")
 }
 
 // listEntry is one profile in `profile list --json`.
@@ -134,11 +149,8 @@ type listEntry struct {
 	From      string `json:"from,omitempty"`
 }
 
-func (r *runner) profileList(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return usageErrorf("profile list takes no arguments")
-	}
-	cfg, err := r.config(c)
+func (r *runner) profileList(_ context.Context, o profileOptions) error {
+	cfg, err := r.loadConfig(o.config)
 	if err != nil {
 		return err
 	}
@@ -157,7 +169,7 @@ func (r *runner) profileList(c *cli.Context) error {
 			APIURL: p.APIURL, From: p.From}
 		entries = append(entries, e)
 	}
-	if globalBool(c, "json") {
+	if o.json {
 		return writeJSON(r.env.Stdout, entries)
 	}
 	tw := newColumns(r.env.Stdout)
@@ -207,14 +219,14 @@ func (r *runner) secretSource(p *profiles.Profile) string {
 	return r.secrets().Source(p)
 }
 
-func (r *runner) profileShow(c *cli.Context) error {
-	p, err := r.namedProfile(c)
+func (r *runner) profileShow(_ context.Context, o profileOptions) error {
+	p, err := r.namedProfile(o)
 	if err != nil {
 		return err
 	}
-	cfg, _ := r.config(c)
+	cfg, _ := r.loadConfig(o.config)
 	rep := showReport{Profile: p.Name, Config: cfg.Path, Settings: p.Settings(r.shownHelo()), Secret: r.secretSource(p)}
-	if globalBool(c, "json") {
+	if o.json {
 		return writeJSON(r.env.Stdout, rep)
 	}
 	tw := newColumns(r.env.Stdout)
@@ -329,10 +341,10 @@ type dkimReport struct {
 	Record string `json:"record"`
 }
 
-func (r *runner) profileTest(c *cli.Context) error {
+func (r *runner) profileTest(ctx context.Context, o profileOptions) error {
 	rep := &testReport{}
-	err := r.runProfileTest(c, rep)
-	if globalBool(c, "json") {
+	err := r.runProfileTest(ctx, o, rep)
+	if o.json {
 		rep.ExitCode = exitCode(err)
 		if err != nil {
 			rep.Error = oneLine(err.Error())
@@ -348,12 +360,8 @@ func (r *runner) profileTest(c *cli.Context) error {
 	return r.printTestReport(rep)
 }
 
-func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
-	del := readDeliveryOptions(c)
-	name, err := profileArg(c)
-	if err != nil {
-		return err
-	}
+func (r *runner) runProfileTest(ctx context.Context, po profileOptions, rep *testReport) error {
+	del, name := po.del, po.name
 	del.profile = name
 	if err := del.validate(); err != nil {
 		return err
@@ -363,7 +371,7 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 	}
 	var p *profiles.Profile
 	if del.server == "" {
-		cfg, err := r.config(c)
+		cfg, err := r.loadConfig(del.config)
 		if err != nil {
 			return err
 		}
@@ -379,17 +387,17 @@ func (r *runner) runProfileTest(c *cli.Context, rep *testReport) error {
 		return err
 	}
 	r.warnHelo(o)
-	to := c.String("to")
+	to := po.to
 	if o.Transport == delivery.TransportMX {
-		return r.testMX(c.Context, p, o, to, rep)
+		return r.testMX(ctx, p, o, to, rep)
 	}
 	if to != "" {
 		return usageErrorf("profile test: --to goes with an mx profile or --mx")
 	}
 	if o.Transport.IsAPI() {
-		return r.testAPI(c.Context, p, o, rep)
+		return r.testAPI(ctx, p, o, rep)
 	}
-	pr, err := delivery.Probe(c.Context, o, "")
+	pr, err := delivery.Probe(ctx, o, "")
 	if pr != nil {
 		rep.Server = pr.Server
 	}
@@ -668,8 +676,8 @@ func txtStrings(s string) string {
 	return strings.Join(parts, " ")
 }
 
-func (r *runner) profileSetPassword(c *cli.Context) error {
-	p, err := r.namedProfile(c)
+func (r *runner) profileSetPassword(_ context.Context, o profileOptions) error {
+	p, err := r.namedProfile(o)
 	if err != nil {
 		return err
 	}
@@ -681,7 +689,7 @@ func (r *runner) profileSetPassword(c *cli.Context) error {
 	if err := s.SetPassword(p, secret); err != nil {
 		return err
 	}
-	if r.env.StdinTTY || globalBool(c, "verbose") {
+	if r.env.StdinTTY || o.verbose {
 		fmt.Fprintf(r.env.Stderr, "mailout: password for profile %q stored in the %s\n", p.Name, s.Source(p))
 	}
 	return nil
@@ -723,8 +731,8 @@ func (r *runner) readSecret(name string) (string, error) {
 	return secret, nil
 }
 
-func (r *runner) profileDeletePassword(c *cli.Context) error {
-	p, err := r.namedProfile(c)
+func (r *runner) profileDeletePassword(_ context.Context, o profileOptions) error {
+	p, err := r.namedProfile(o)
 	if err != nil {
 		return err
 	}
