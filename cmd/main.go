@@ -183,11 +183,6 @@ func (r *runner) commands() []*cli.Command {
 	}
 }
 
-// config loads the configuration file named by the --config flag.
-func (r *runner) config(c *cli.Context) (*profiles.Config, error) {
-	return r.loadConfig(globalString(c, "config"))
-}
-
 // loadConfig loads the configuration file once per run: explicit is the
 // --config value ("" for $MAILOUT_CONFIG and the default paths).
 func (r *runner) loadConfig(explicit string) (*profiles.Config, error) {
