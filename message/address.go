@@ -145,6 +145,15 @@ func normalize(a *mail.Address) error {
 	if strings.HasPrefix(local, "-") {
 		return fmt.Errorf("local part starts with '-'")
 	}
+	// RFC 5322 dot-atoms have no empty parts. Only here, not in the list
+	// parser: sendmail passes such headers on as Postfix does, but an
+	// address mailout sends to or from is refused before a relay refuses it.
+	if local[0] != '"' && emptyDotPart(local) {
+		return fmt.Errorf("local part %q has a leading, trailing or double dot (quote it: \"%s\"@%s)", local, local, domain)
+	}
+	if domain[0] != '[' && emptyDotPart(domain) {
+		return fmt.Errorf("domain %q has a leading, trailing or double dot", domain)
+	}
 	ascii, err := idna.Lookup.ToASCII(domain)
 	if err != nil {
 		return fmt.Errorf("domain %q: %v", domain, err)
@@ -157,6 +166,10 @@ func normalize(a *mail.Address) error {
 	}
 	a.Address = local + "@" + strings.ToLower(ascii)
 	return nil
+}
+
+func emptyDotPart(s string) bool {
+	return strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") || strings.Contains(s, "..")
 }
 
 // NeedsSMTPUTF8 reports whether an address has a non-ASCII local part, which
