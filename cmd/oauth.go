@@ -54,12 +54,8 @@ func (r *runner) oauthConfig(p *profiles.Profile) oauth.Config {
 		cfg.API = p.Transport
 	}
 	if p.OAuthClientSecretCommand != "" || p.OAuthClientSecretEnv != "" {
-		// The client secret is a secret like a password: the same runner,
-		// timeout and refusals, from the profile's client secret keys.
-		q := *p
-		q.PasswordCommand, q.PasswordEnv = p.OAuthClientSecretCommand, p.OAuthClientSecretEnv
 		secrets := r.secrets()
-		cfg.ClientSecret = func(ctx context.Context) (string, error) { return secrets.Lookup(ctx, &q) }
+		cfg.ClientSecret = func(ctx context.Context) (string, error) { return secrets.ClientSecret(ctx, p) }
 	}
 	return cfg
 }
