@@ -190,13 +190,13 @@ func (r *runner) profileLogin(ctx context.Context, o profileOptions) error {
 	return nil
 }
 
-func (r *runner) profileLogout(_ context.Context, o profileOptions) error {
+func (r *runner) profileLogout(ctx context.Context, o profileOptions) error {
 	p, err := r.oauthProfile(o)
 	if err != nil {
 		return err
 	}
 	store := r.oauthStore(p)
-	err = oauth.Logout(store)
+	err = oauth.Logout(ctx, store, r.oauthOptions(p))
 	if errors.Is(err, oauth.ErrNoToken) {
 		fmt.Fprintf(r.env.Stderr, "mailout: warning: profile %q was not logged in\n", p.Name)
 		return nil
