@@ -85,6 +85,7 @@ type batchOptions struct {
 	maxErrors     int
 	unsubscribe   string
 	attachRoot    string
+	args          []string // positional arguments, which batch refuses
 	del           deliveryOptions
 }
 
@@ -94,16 +95,16 @@ func readBatchOptions(c *cli.Context) batchOptions {
 		dryRun: c.Bool("dry-run"), yes: c.Bool("yes"), limit: c.Int("limit"), rate: c.String("rate"),
 		parallel: c.Int("parallel"), key: c.String("key"), journal: c.String("journal"), noJournal: c.Bool("no-journal"),
 		report: c.String("report"), maxErrors: c.Int("max-errors"), unsubscribe: c.String("unsubscribe"),
-		attachRoot: c.String("attach-root"), del: readDeliveryOptions(c),
+		attachRoot: c.String("attach-root"), args: c.Args().Slice(), del: readDeliveryOptions(c),
 	}
 }
 
 // validate checks the flags before any file is touched. interactive is
 // whether there is a terminal to ask on.
-func (o *batchOptions) validate(interactive bool, args []string) error {
+func (o *batchOptions) validate(interactive bool) error {
 	switch {
-	case len(args) > 0:
-		return usageErrorf("batch takes no arguments (got %q): recipients come from the template and the CSV", args[0])
+	case len(o.args) > 0:
+		return usageErrorf("batch takes no arguments (got %q): recipients come from the template and the CSV", o.args[0])
 	case o.csv == "":
 		return usageErrorf("batch needs --csv FILE")
 	case o.template == "":
@@ -184,13 +185,16 @@ func unsubscribeHeaders(v string) ([]message.Field, error) {
 }
 
 func (r *runner) batchAction(c *cli.Context) error {
-	o := readBatchOptions(c)
+	return r.batch(c.Context, readBatchOptions(c))
+}
+
+func (r *runner) batch(ctx context.Context, o batchOptions) error {
 	var b *batchRun
 	err := func() error {
-		if err := o.validate(r.env.StdinTTY && r.env.StderrTTY, c.Args().Slice()); err != nil {
+		if err := o.validate(r.env.StdinTTY && r.env.StderrTTY); err != nil {
 			return err
 		}
-		cfg, err := r.config(c)
+		cfg, err := r.loadConfig(o.del.config)
 		if err != nil {
 			return err
 		}
@@ -198,7 +202,7 @@ func (r *runner) batchAction(c *cli.Context) error {
 			return err
 		}
 		defer b.close()
-		return b.run(c.Context)
+		return b.run(ctx)
 	}()
 	// --json prints one object per row; a run that failed before its first
 	// row still prints one, the way send does.

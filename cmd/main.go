@@ -132,6 +132,8 @@ func (r *runner) prepare(c *cli.Command) {
 // before a message exists.
 func (r *runner) onUsageError(c *cli.Context, err error, _ bool) error {
 	var uerr error
+	// Go's flag package has no typed error for an unknown flag, only this
+	// wording (unchanged since Go 1); the usage scripts pin the result.
 	if msg, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok {
 		uerr = &codeError{code: exitUsage, err: fmt.Errorf("unknown flag %s", msg), hint: "see '" + commandPath(c) + " --help'"}
 	} else {
@@ -181,11 +183,6 @@ func (r *runner) commands() []*cli.Command {
 		r.newCompletionCommand(),
 		r.newManCommand(),
 	}
-}
-
-// config loads the configuration file named by the --config flag.
-func (r *runner) config(c *cli.Context) (*profiles.Config, error) {
-	return r.loadConfig(globalString(c, "config"))
 }
 
 // loadConfig loads the configuration file once per run: explicit is the
