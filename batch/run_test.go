@@ -204,15 +204,30 @@ func TestRunFatal(t *testing.T) {
 	})
 	t.Run("parallel: in-flight jobs finish and are reported", func(t *testing.T) {
 		var pulled int
-		done, outs := serialDone(t, &pulled)
-		fatalDone := make(chan struct{})
+		serial, outs := serialDone(t, &pulled)
+		// The others stay in flight until Run has taken row 1's fatal
+		// outcome: when they end is then up to Run, not the scheduler.
+		fatalSeen := make(chan struct{})
+		done := func(o Outcome) error {
+			err := serial(o)
+			if o.Fatal {
+				close(fatalSeen)
+			}
+			return err
+		}
+		started := make(chan struct{}, 4)
 		err := Run(context.Background(), numbered(100, &pulled), Options{Parallel: 4}, func(_ context.Context, _ int, j Job) Outcome {
+			select {
+			case started <- struct{}{}:
+			default: // a fifth job: the pulled count below catches it
+			}
 			if j.Row.Num == 1 {
-				time.Sleep(10 * time.Millisecond) // let the others start
-				defer close(fatalDone)
+				for len(started) < 4 { // let the others start
+					time.Sleep(time.Millisecond)
+				}
 				return Outcome{Status: StatusFailed, Err: authErr, Fatal: true}
 			}
-			<-fatalDone // in flight while row 1 fails
+			<-fatalSeen // in flight while row 1 fails
 			return Outcome{Status: StatusSent}
 		}, done)
 		if !errors.Is(err, authErr) {

@@ -329,7 +329,10 @@ func (b *batchRun) draft(row batch.Row) (*draft, error) {
 	for k, v := range row.Fields {
 		fields[k] = v
 	}
-	values := template.MergeData(b.base, fields, b.vars)
+	values := fields
+	if len(b.base) > 0 || len(b.vars) > 0 {
+		values = template.MergeData(b.base, fields, b.vars)
+	}
 	rd, err := b.tpl.Render(template.Data{Values: values, Env: b.tplEnv},
 		template.Options{Now: b.r.env.Now(), AttachRoot: b.o.attachRoot})
 	if err != nil {

@@ -33,6 +33,9 @@ type APIOptions struct {
 	URL string
 	// Token returns an OAuth bearer token (graph, gmail).
 	Token func(ctx context.Context) (string, error)
+	// TokenRejected, when set, is told a bearer token the API answered
+	// 401 to, so that the source stops handing it out.
+	TokenRejected func(token string)
 	// Secret returns the API key (mailgun, sparkpost).
 	Secret func(ctx context.Context) (string, error)
 	// MailgunDomain is the sending domain in mailgun's URL.
@@ -190,6 +193,11 @@ func (a *API) Deliver(ctx context.Context, env message.Envelope, msg message.Mes
 		return fail(asAPIError(err))
 	}
 	resp, body, e := a.exchange(req)
+	if e != nil && e.Code == http.StatusUnauthorized && a.opts.TokenRejected != nil {
+		if tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok {
+			a.opts.TokenRejected(tok)
+		}
+	}
 	if e != nil {
 		// An unreadable attachment ends the upload; say so, not "network".
 		pr.CloseWithError(e)

@@ -130,6 +130,9 @@ func decodeName(m Mailbox) string {
 		name = b.String()
 	}
 	name = strings.Join(strings.Fields(name), " ")
+	if !strings.Contains(name, "=?") { // no encoded word
+		return name
+	}
 	if d, err := wordDecoder.DecodeHeader(name); err == nil {
 		return d
 	}
@@ -154,7 +157,7 @@ func normalize(a *mail.Address) error {
 	if domain[0] != '[' && emptyDotPart(domain) {
 		return fmt.Errorf("domain %q has a leading, trailing or double dot", domain)
 	}
-	ascii, err := idna.Lookup.ToASCII(domain)
+	ascii, err := domainToASCII(domain)
 	if err != nil {
 		return fmt.Errorf("domain %q: %v", domain, err)
 	}
@@ -164,12 +167,42 @@ func normalize(a *mail.Address) error {
 			return fmt.Errorf("empty domain")
 		}
 	}
-	a.Address = local + "@" + strings.ToLower(ascii)
+	if ascii = strings.ToLower(ascii); ascii != domain {
+		a.Address = local + "@" + ascii
+	}
 	return nil
 }
 
 func emptyDotPart(s string) bool {
 	return strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") || strings.Contains(s, "..")
+}
+
+// domainToASCII is idna.Lookup.ToASCII, which costs more than the rest of
+// parsing an address, with a shortcut for the domains it returns as they
+// are: labels of ASCII letters, digits and inner hyphens, none with
+// hyphens in its third and fourth place (which marks "xn--" punycode).
+func domainToASCII(domain string) (string, error) {
+	if plainDomain(domain) {
+		return domain, nil
+	}
+	return idna.Lookup.ToASCII(domain)
+}
+
+func plainDomain(domain string) bool {
+	for label := range strings.SplitSeq(domain, ".") {
+		n := len(label)
+		if n == 0 || label[0] == '-' || label[n-1] == '-' || n >= 4 && label[2] == '-' && label[3] == '-' {
+			return false
+		}
+		for i := 0; i < n; i++ {
+			switch c := label[i]; {
+			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
+			default:
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // NeedsSMTPUTF8 reports whether an address has a non-ASCII local part, which

@@ -124,6 +124,7 @@ func New(s Spec) (*Composed, error) {
 		return nil, dataErrorf("message needs a Date and a Message-ID")
 	}
 	var h strings.Builder
+	h.Grow(512)
 	writeField(&h, "Date", s.Date.Format(time.RFC1123Z))
 	writeField(&h, "From", formatAddrs([]*mail.Address{s.From}))
 	if len(s.To) > 0 {
@@ -616,6 +617,13 @@ func isPhrase(s string) bool {
 // writeField writes "Name: value" folded at spaces so no line exceeds 78
 // characters where a space allows it.
 func writeField(w io.StringWriter, name, value string) {
+	if len(name)+2+len(value) <= 78 { // one line: no word to fold
+		w.WriteString(name)
+		w.WriteString(": ")
+		w.WriteString(value)
+		w.WriteString("\r\n")
+		return
+	}
 	line := name + ":"
 	col := len(line)
 	var b strings.Builder

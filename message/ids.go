@@ -6,22 +6,33 @@ import (
 	"encoding/base32"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 )
+
+// idEncoding is base32 in lower case, without padding: the random part of
+// a Message-ID.
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // NewMessageID returns "<TIME.RANDOM@domain>". The domain comes from the
 // sender, not the host name, which is often a bare "localhost" or "vm".
 func NewMessageID(rand io.Reader, now time.Time, domain string) (string, error) {
-	var b [10]byte
-	if _, err := io.ReadFull(rand, b[:]); err != nil {
+	var r [10]byte
+	if _, err := io.ReadFull(rand, r[:]); err != nil {
 		return "", fmt.Errorf("message id: %w", err)
 	}
-	r := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 	if domain == "" {
 		domain = "localhost"
 	}
-	return fmt.Sprintf("<%s.%s@%s>", now.UTC().Format("20060102150405"), r, domain), nil
+	// Appended, not formatted: a batch makes one per row.
+	b := make([]byte, 0, 1+14+1+idEncoding.EncodedLen(len(r))+1+len(domain)+1)
+	b = append(b, '<')
+	b = now.UTC().AppendFormat(b, "20060102150405")
+	b = append(b, '.')
+	b = idEncoding.AppendEncode(b, r[:])
+	b = append(b, '@')
+	b = append(b, domain...)
+	b = append(b, '>')
+	return string(b), nil
 }
 
 // WriteMbox appends msg to w as one mboxrd entry: a "From " line, the

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/idna"
 )
 
 func spec(t *testing.T) Spec {
@@ -257,4 +259,22 @@ func FuzzComposeHeaders(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDomainToASCIIShortcut checks that the domains domainToASCII passes
+// through unchanged are the ones idna.Lookup returns unchanged too.
+func TestDomainToASCIIShortcut(t *testing.T) {
+	for _, d := range []string{
+		"example.com", "EXAMPLE.com", "a-b.example", "a--b.example", "ab--c.example", "xn--bcher-kva.example",
+		"-a.example", "a-.example", "a..b", "example.com.", ".example", "a_b.example", "bücher.example",
+		"1.2.3.4", "localhost", strings.Repeat("a", 70) + ".example", "ex ample.com", "",
+	} {
+		want, wantErr := idna.Lookup.ToASCII(d)
+		if !plainDomain(d) {
+			continue
+		}
+		if wantErr != nil || want != strings.ToLower(d) {
+			t.Errorf("plainDomain(%q) but idna.Lookup gives %q, %v", d, want, wantErr)
+		}
+	}
 }

@@ -125,6 +125,35 @@ func TestRefreshRotatesAndSaves(t *testing.T) {
 	}
 }
 
+func TestForgetRefusedToken(t *testing.T) {
+	idp := oauthtest.Start(t, oauthtest.Options{})
+	st, c := fileStore(t), newClock()
+	if err := st.Save(oauth.Record{RefreshToken: idp.NewGrant()}); err != nil {
+		t.Fatal(err)
+	}
+	s := source(t, config(idp, oauth.FlowDevice), st, c)
+	tok, err := s.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A token that is no longer the stored one stays (another sender's).
+	s.Forget(context.Background(), "at-someone-elses")
+	if got, _ := source(t, config(idp, oauth.FlowDevice), st, c).Token(context.Background()); got != tok {
+		t.Fatalf("Forget of another token dropped the stored one")
+	}
+	s.Forget(context.Background(), tok)
+	if rec, err := st.Load(); err != nil || rec.AccessToken != "" || rec.RefreshToken == "" {
+		t.Fatalf("stored %+v, %v after Forget; want the refresh token only", rec, err)
+	}
+	tok2, err := s.Token(context.Background())
+	if err != nil || tok2 == tok {
+		t.Fatalf("Token after Forget = %q, %v; want a new one", tok2, err)
+	}
+	if n := idp.Requests("refresh_token"); n != 2 {
+		t.Errorf("%d refreshes, want 2", n)
+	}
+}
+
 func TestConcurrentSendersRefreshOnce(t *testing.T) {
 	idp := oauthtest.Start(t, oauthtest.Options{Rotate: true})
 	st, c := fileStore(t), newClock()

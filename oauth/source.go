@@ -116,6 +116,30 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 	return rec.AccessToken, nil
 }
 
+// Forget drops tok, an access token a server refused, from the cache and
+// the store (the refresh token stays): the next Token then gets a new one,
+// and the identity provider says whether the grant still holds, rather
+// than the refused token being handed out again until it expires. A token
+// another sender has already replaced is left alone.
+func (s *Source) Forget(ctx context.Context, tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cached.AccessToken == tok {
+		s.cached = Record{}
+	}
+	unlock, err := lockRefresh(ctx, s.opts.lockFile(s.store))
+	if err != nil {
+		return
+	}
+	defer unlock()
+	rec, err := s.store.Load()
+	if err != nil || rec.AccessToken != tok {
+		return
+	}
+	rec.AccessToken, rec.Expiry = "", time.Time{}
+	s.store.Save(rec) // a failure only costs the next send one refused AUTH
+}
+
 // Status is what `profile test` reports about a profile's tokens.
 type Status struct {
 	Flow      string

@@ -246,3 +246,35 @@ func TestRenderConcurrent(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestLiteralsRenderLikeTextTemplate renders templates with and without
+// the literal fast path: the results and the errors must be the same.
+func TestLiteralsRenderLikeTextTemplate(t *testing.T) {
+	values := map[string]any{"name": "Zoë", "email": "z@example.com", "code": "007", "none": nil, "n": int64(3),
+		"multi": "a\nb", "t": map[string]any{"x": "y"}}
+	for _, src := range []string{
+		"To: {{ .name }} <{{ .email }}>\nSubject: Your code {{ .code }}\n\nHello {{ .name }}, {{- .code -}} .\n",
+		"Subject: {{ .none }}x\n\n{{ .n }} {{ .t }}",
+		"Subject: {{ .missing }}\n\nbody",
+		"Subject: s\n\n{{ .missing }}",
+		"Subject: {{ .multi }}\n\n",
+		"Subject: {{ .Env.HOME }} {{ .name | upper }}\n\n{{ .t.x }} {{ $x := .name }}{{ $x }}",
+		"Content-Type: text/html\nSubject: {{ .name }}\n\n{{define \"text\"}}Dear {{ .name }}{{end}}<p>{{ .name }}</p>",
+		"Content-Type: text/markdown\n\n# {{ .name }}\n",
+		"Subject: empty body\n\n",
+	} {
+		for _, file := range []string{"a.tpl", "a.html", "a.md"} {
+			tp, err := Parse(file, []byte(src))
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", src, err)
+			}
+			d := Data{Values: values, Env: map[string]string{"HOME": "/home/z"}}
+			fast, fastErr := tp.Render(d, Options{})
+			tp.literals = nil
+			slow, slowErr := tp.Render(d, Options{})
+			if fmt.Sprint(fastErr) != fmt.Sprint(slowErr) || !reflect.DeepEqual(fast, slow) {
+				t.Errorf("%s %q: with literals %+v, %v; without %+v, %v", file, src, fast, fastErr, slow, slowErr)
+			}
+		}
+	}
+}

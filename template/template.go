@@ -65,6 +65,9 @@ type Template struct {
 	// for concurrent use.
 	markdown goldmark.Markdown
 	pool     sync.Pool // of *instance
+	// literals are the text templates that are only text and {{ .field }}
+	// actions, by name: Render fills them in without text/template.
+	literals map[string]literal
 }
 
 // Parse parses a template file: header lines, a blank line, the body. name
@@ -110,6 +113,12 @@ func Parse(name string, src []byte) (*Template, error) {
 		return nil, err
 	}
 	t.hasText = t.text.Lookup(textName) != nil
+	t.literals = map[string]literal{}
+	for _, x := range t.text.Templates() {
+		if l, ok := literalOf(x.Tree); ok {
+			t.literals[x.Name()] = l
+		}
+	}
 
 	if t.kind == Markdown {
 		t.markdown = goldmark.New(goldmark.WithExtensions(extension.GFM))
@@ -310,31 +319,54 @@ func (t *Template) Render(d Data, o Options) (*Rendered, error) {
 	if _, ok := d.Values["Env"]; ok {
 		return nil, &DataError{Msg: `data field "Env" is reserved for the environment ({{ .Env.NAME }})`}
 	}
-	data := make(map[string]any, len(d.Values)+1)
-	for k, v := range d.Values {
-		if v == nil {
-			v = ""
+	// The data map and a copy of the template sets are made only for what
+	// the literals cannot fill in.
+	var (
+		data map[string]any
+		in   *instance
+	)
+	defer func() {
+		if in != nil {
+			t.pool.Put(in)
 		}
-		data[k] = v
+	}()
+	prepare := func() error {
+		if in != nil {
+			return nil
+		}
+		data = make(map[string]any, len(d.Values)+1)
+		for k, v := range d.Values {
+			if v == nil {
+				v = ""
+			}
+			data[k] = v
+		}
+		env := d.Env
+		if env == nil {
+			env = map[string]string{}
+		}
+		data["Env"] = env
+		var err error
+		if in, err = t.instance(); err != nil {
+			return err
+		}
+		in.now = o.Now
+		return nil
 	}
-	env := d.Env
-	if env == nil {
-		env = map[string]string{}
+	text := func(name string) (string, error) {
+		if s, ok := t.literals[name].fill(d.Values); ok {
+			return s, nil
+		}
+		if err := prepare(); err != nil {
+			return "", err
+		}
+		return execute(in.text.ExecuteTemplate, name, data)
 	}
-	data["Env"] = env
-
-	in, err := t.instance()
-	if err != nil {
-		return nil, t.errorFrom(err)
-	}
-	defer t.pool.Put(in)
-	in.now = o.Now
-	txt := in.text
 
 	var root, rootReal string
 	r := &Rendered{}
 	for _, h := range t.headers {
-		v, err := execute(txt.ExecuteTemplate, h.val.name, data)
+		v, err := text(h.val.name)
 		if err != nil {
 			return nil, t.errorFrom(err)
 		}
@@ -361,7 +393,7 @@ func (t *Template) Render(d Data, o Options) (*Rendered, error) {
 		r.Attach = append(r.Attach, p)
 	}
 
-	body, err := execute(txt.ExecuteTemplate, bodyName, data)
+	body, err := text(bodyName)
 	if err != nil {
 		return nil, t.errorFrom(err)
 	}
@@ -369,6 +401,9 @@ func (t *Template) Render(d Data, o Options) (*Rendered, error) {
 	case Plain:
 		r.Text = body
 	case HTML:
+		if err := prepare(); err != nil {
+			return nil, t.errorFrom(err)
+		}
 		if r.HTML, err = execute(in.html.ExecuteTemplate, bodyName, data); err != nil {
 			return nil, t.errorFrom(err)
 		}
@@ -381,11 +416,11 @@ func (t *Template) Render(d Data, o Options) (*Rendered, error) {
 		r.HTML = out.String()
 	}
 	if t.hasText && t.kind != Plain {
-		text, err := execute(txt.ExecuteTemplate, textName, data)
+		alt, err := text(textName)
 		if err != nil {
 			return nil, t.errorFrom(err)
 		}
-		r.Text = strings.TrimLeft(text, "\n")
+		r.Text = strings.TrimLeft(alt, "\n")
 	}
 	return r, nil
 }
@@ -430,6 +465,77 @@ func strictText(t *texttemplate.Template) {
 	for _, x := range t.Templates() {
 		x.Option("missingkey=error")
 	}
+}
+
+// literal is a text template made only of text and {{ .field }} actions,
+// the usual header and body: filling it in is a few appends, where
+// text/template's reflection would cost more than the rest of composing a
+// row's message.
+type literal []literalPart
+
+// literalPart is some text, then the value of a field when field is not "".
+type literalPart struct {
+	text  string
+	field string
+}
+
+// literalOf returns tree as a literal, if it is one.
+func literalOf(tree *parse.Tree) (literal, bool) {
+	if tree == nil || tree.Root == nil {
+		return nil, false
+	}
+	l := literal{}
+	for _, n := range tree.Root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			l = append(l, literalPart{text: string(n.Text)})
+		case *parse.ActionNode:
+			p := n.Pipe
+			if len(p.Decl) > 0 || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+				return nil, false
+			}
+			f, ok := p.Cmds[0].Args[0].(*parse.FieldNode)
+			if !ok || len(f.Ident) != 1 || f.Ident[0] == "Env" {
+				return nil, false
+			}
+			l = append(l, literalPart{field: f.Ident[0]})
+		default:
+			return nil, false
+		}
+	}
+	return l, true
+}
+
+// fill renders l with values as text/template would, for string and nil
+// values. It reports false, for text/template to render or to report,
+// when l is nil or a field is missing or holds anything else.
+func (l literal) fill(values map[string]any) (string, bool) {
+	if l == nil {
+		return "", false
+	}
+	n := 0
+	for _, p := range l {
+		n += len(p.text)
+		if p.field != "" {
+			s, ok := values[p.field].(string)
+			if !ok {
+				if v, found := values[p.field]; !found || v != nil {
+					return "", false
+				}
+			}
+			n += len(s)
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, p := range l {
+		b.WriteString(p.text)
+		if p.field != "" {
+			s, _ := values[p.field].(string)
+			b.WriteString(s)
+		}
+	}
+	return b.String(), true
 }
 
 func execute(run func(io.Writer, string, any) error, name string, data any) (string, error) {
