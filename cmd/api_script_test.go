@@ -122,6 +122,25 @@ func cmdAPIBox(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// apigap NAME I J DURATION asserts that send request J (from 1) reached
+// NAME at least DURATION after send request I: a wait the client was asked
+// for, never a bound on speed.
+func cmdAPIGap(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: apigap NAME I J DURATION")
+	}
+	times := apiServer(ts, args[0]).SendTimes()
+	i, j := atoi(ts, args[1]), atoi(ts, args[2])
+	d, err := time.ParseDuration(args[3])
+	ts.Check(err)
+	if i < 1 || j <= i || j > len(times) {
+		ts.Fatalf("apigap: %s has %d send requests, not %d and %d", args[0], len(times), i, j)
+	}
+	if gap := times[j-1].Sub(times[i-1]); gap < d {
+		ts.Fatalf("send %d came %v after send %d, want at least %v", j, gap.Round(time.Millisecond), i, d)
+	}
+}
+
 // apifetch NAME I FILE writes message I (from 0) as the API received it to
 // FILE and the recipients the request named to FILE.env.
 func cmdAPIFetch(ts *testscript.TestScript, neg bool, args []string) {

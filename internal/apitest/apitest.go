@@ -76,6 +76,7 @@ type Server struct {
 	mu     sync.Mutex
 	msgs   []Message
 	sends  int
+	times  []time.Time // when each send request arrived
 	errors []string
 	conns  map[string]bool
 }
@@ -138,6 +139,14 @@ func (s *Server) Sends() int {
 	return s.sends
 }
 
+// SendTimes returns when each send request arrived (failed ones included),
+// so a test can prove a client waited at least as long as it was told.
+func (s *Server) SendTimes() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.times...)
+}
+
 // Errors returns the checks requests failed.
 func (s *Server) Errors() []string {
 	s.mu.Lock()
@@ -195,6 +204,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.sends++
 	n := s.sends
+	s.times = append(s.times, time.Now())
 	s.mu.Unlock()
 	if o.Status != 0 && (o.FailFirst == 0 || n <= o.FailFirst) {
 		text := o.ErrorText
