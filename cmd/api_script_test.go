@@ -50,7 +50,7 @@ func apiServer(ts *testscript.TestScript, name string) *apitest.Server {
 
 // apid NAME KIND [key=K] [domain=D] [aws=ACCESS:SECRET:REGION]
 // [status=CODE] [text=T] [retryafter=V] [failfirst=N] [discard]
-// [bearer=IDP] starts a fake provider API (internal/apitest) and sets
+// [bearer=IDP] [reject=ADDR]... starts a fake provider API (internal/apitest) and sets
 // NAME_URL; with bearer, the oauthd IDP decides which tokens are valid.
 func cmdAPID(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
@@ -81,6 +81,8 @@ func cmdAPID(ts *testscript.TestScript, neg bool, args []string) {
 			o.FailFirst = atoi(ts, v)
 		case "discard":
 			o.Discard = true
+		case "reject":
+			o.Reject = append(o.Reject, v)
 		case "bearer":
 			o.Verify = idp(ts, v).Valid
 		default:
