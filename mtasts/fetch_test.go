@@ -19,12 +19,14 @@ type testServer struct {
 	srv     *httptest.Server
 	fetches atomic.Int32
 	body    atomic.Value // string
+	ctype   atomic.Value // string
 	status  atomic.Int32
 }
 
 func newTestServer(t *testing.T) *testServer {
 	ts := &testServer{}
 	ts.body.Store(enforcePolicy)
+	ts.ctype.Store("text/plain")
 	ts.status.Store(200)
 	ts.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ts.fetches.Add(1)
@@ -37,7 +39,7 @@ func newTestServer(t *testing.T) *testServer {
 			w.WriteHeader(code)
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Type", ts.ctype.Load().(string))
 		w.Write([]byte(ts.body.Load().(string)))
 	}))
 	t.Cleanup(ts.srv.Close)
@@ -138,6 +140,17 @@ func TestLookupNoPolicy(t *testing.T) {
 	ts.body.Store(enforcePolicy + strings.Repeat("x: y\r\n", MaxPolicySize/6+1))
 	if r := f.Lookup(ctx, "big.test"); r.Policy != nil || r.Err == nil || !strings.Contains(r.Err.Error(), "larger") {
 		t.Errorf("oversized policy: %+v", r)
+	}
+	ts.body.Store(enforcePolicy)
+	zone.recs["_mta-sts.html.test"] = []string{"v=STSv1; id=1"}
+	ts.ctype.Store("text/html")
+	if r := f.Lookup(ctx, "html.test"); r.Policy != nil || r.Err == nil || !strings.Contains(r.Err.Error(), "text/html") {
+		t.Errorf("policy served as text/html: %+v", r)
+	}
+	zone.recs["_mta-sts.charset.test"] = []string{"v=STSv1; id=1"}
+	ts.ctype.Store("text/plain; charset=utf-8")
+	if r := f.Lookup(ctx, "charset.test"); r.Policy == nil {
+		t.Errorf("policy served as text/plain with a charset: %+v", r)
 	}
 }
 
