@@ -226,6 +226,32 @@ func TestIdentityProviderDownIsTemporary(t *testing.T) {
 	}
 }
 
+// After a failed refresh the workers of a batch asking at the same moment
+// get that failure; a retry a second later asks the identity provider again.
+func TestFailedRefreshAskedOnceByConcurrentSenders(t *testing.T) {
+	idp := oauthtest.Start(t, oauthtest.Options{FailStatus: 503})
+	st, c := fileStore(t), newClock()
+	st.Save(oauth.Record{RefreshToken: idp.NewGrant()})
+	s := source(t, config(idp, oauth.FlowDevice), st, c)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := s.Token(context.Background()); oauth.KindOf(err) != oauth.Temporary {
+				t.Errorf("err = %v, want Temporary", err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := idp.Requests("refresh_token"); n != 1 {
+		t.Errorf("%d refresh requests for 4 concurrent senders, want 1", n)
+	}
+	idp.SetOptions(func(o *oauthtest.Options) { o.FailStatus = 0 })
+	c.add(time.Second)
+	if tok, err := s.Token(context.Background()); err != nil || !idp.Valid(tok) {
+		t.Fatalf("retry: Token = %q, %v; want a new token", tok, err)
+	}
+}
+
 func TestFileStoreModes(t *testing.T) {
 	st := fileStore(t)
 	if _, err := st.Load(); !errors.Is(err, oauth.ErrNoToken) {
