@@ -21,6 +21,7 @@ type testServer struct {
 	body    atomic.Value // string
 	ctype   atomic.Value // string
 	status  atomic.Int32
+	hang    atomic.Bool // send half the policy, then nothing
 }
 
 func newTestServer(t *testing.T) *testServer {
@@ -40,6 +41,12 @@ func newTestServer(t *testing.T) *testServer {
 			return
 		}
 		w.Header().Set("Content-Type", ts.ctype.Load().(string))
+		if ts.hang.Load() {
+			w.Write([]byte("version: STSv1\r\n"))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+			return
+		}
 		w.Write([]byte(ts.body.Load().(string)))
 	}))
 	t.Cleanup(ts.srv.Close)
@@ -162,5 +169,17 @@ func TestLookupUnverifiedCertificate(t *testing.T) {
 	f := &Fetcher{LookupTXT: zone.lookup, Client: c}
 	if r := f.Lookup(context.Background(), "example.test"); r.Policy != nil || r.Err == nil {
 		t.Errorf("policy from an unverified server: %+v", r)
+	}
+}
+
+// TestLookupTimeout: a policy server that stops in the middle of the file
+// is given up after Timeout, as if the domain had no policy.
+func TestLookupTimeout(t *testing.T) {
+	ts := newTestServer(t)
+	ts.hang.Store(true)
+	zone := &txtZone{recs: map[string][]string{"_mta-sts.slow.test": {"v=STSv1; id=1"}}}
+	f := &Fetcher{LookupTXT: zone.lookup, Client: ts.client(), Timeout: 100 * time.Millisecond}
+	if r := f.Lookup(context.Background(), "slow.test"); r.Policy != nil || r.Err == nil || !strings.Contains(r.Err.Error(), "deadline") {
+		t.Errorf("stalled policy server: %+v", r)
 	}
 }
