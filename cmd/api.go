@@ -22,11 +22,8 @@ func (r *runner) apiOptions(p *profiles.Profile) (delivery.APIOptions, error) {
 		secrets, prof := r.secrets(), p
 		o.Secret = delivery.OnceSecret(func(ctx context.Context) (string, error) { return secrets.Lookup(ctx, prof) })
 	case "graph", "gmail":
-		tok, err := r.oauthToken(p)
-		if err != nil {
-			return o, err
-		}
-		o.Token = tok
+		b := r.bearer(p)
+		o.Token, o.TokenRejected = b.token, b.rejected
 	case "ses":
 		region, creds, err := awsCredentials(context.Background(), p.AWSRegion)
 		if err != nil {
@@ -53,9 +50,4 @@ func awsCredentials(ctx context.Context, region string) (string, aws.Credentials
 		return "", nil, fmt.Errorf("no AWS region: set aws_region in the profile, or AWS_REGION")
 	}
 	return cfg.Region, cfg.Credentials, nil
-}
-
-// oauthToken is the bearer token source of an OAuth profile.
-func (r *runner) oauthToken(p *profiles.Profile) (func(context.Context) (string, error), error) {
-	return r.bearerSecret(p), nil
 }

@@ -50,7 +50,7 @@ func apiServer(ts *testscript.TestScript, name string) *apitest.Server {
 
 // apid NAME KIND [key=K] [domain=D] [aws=ACCESS:SECRET:REGION]
 // [status=CODE] [text=T] [retryafter=V] [failfirst=N] [discard]
-// [bearer=IDP] starts a fake provider API (internal/apitest) and sets
+// [bearer=IDP] [reject=ADDR]... starts a fake provider API (internal/apitest) and sets
 // NAME_URL; with bearer, the oauthd IDP decides which tokens are valid.
 func cmdAPID(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
@@ -81,6 +81,8 @@ func cmdAPID(ts *testscript.TestScript, neg bool, args []string) {
 			o.FailFirst = atoi(ts, v)
 		case "discard":
 			o.Discard = true
+		case "reject":
+			o.Reject = append(o.Reject, v)
 		case "bearer":
 			o.Verify = idp(ts, v).Valid
 		default:
@@ -119,6 +121,25 @@ func cmdAPIBox(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if (got == want) == neg {
 		ts.Fatalf("%s has %d %s, want %s%d (refused: %q)", args[0], got, what, map[bool]string{true: "not ", false: ""}[neg], want, srv.Errors())
+	}
+}
+
+// apigap NAME I J DURATION asserts that send request J (from 1) reached
+// NAME at least DURATION after send request I: a wait the client was asked
+// for, never a bound on speed.
+func cmdAPIGap(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: apigap NAME I J DURATION")
+	}
+	times := apiServer(ts, args[0]).SendTimes()
+	i, j := atoi(ts, args[1]), atoi(ts, args[2])
+	d, err := time.ParseDuration(args[3])
+	ts.Check(err)
+	if i < 1 || j <= i || j > len(times) {
+		ts.Fatalf("apigap: %s has %d send requests, not %d and %d", args[0], len(times), i, j)
+	}
+	if gap := times[j-1].Sub(times[i-1]); gap < d {
+		ts.Fatalf("send %d came %v after send %d, want at least %v", j, gap.Round(time.Millisecond), i, d)
 	}
 }
 

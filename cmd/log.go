@@ -54,6 +54,16 @@ func (r *runner) logOutcome(cfg *profiles.Config, rec logRecord) {
 	if t := tlsSummary(rec.result); t != "" {
 		line += " tls=" + t
 	}
+	if rec.result != nil {
+		// A testing policy's finding: for sendmail's callers the log is
+		// the only place it is reported.
+		for _, rr := range rec.result.Recipients {
+			if rr.TLSReport != "" {
+				line += fmt.Sprintf(" tls-report=%q", rr.TLSReport)
+				break
+			}
+		}
+	}
 	line += fmt.Sprintf(" exit=%d reply=%q", exitCode(rec.err), reply)
 	r.writeLog(cfg, line)
 }

@@ -54,12 +54,8 @@ func (r *runner) oauthConfig(p *profiles.Profile) oauth.Config {
 		cfg.API = p.Transport
 	}
 	if p.OAuthClientSecretCommand != "" || p.OAuthClientSecretEnv != "" {
-		// The client secret is a secret like a password: the same runner,
-		// timeout and refusals, from the profile's client secret keys.
-		q := *p
-		q.PasswordCommand, q.PasswordEnv = p.OAuthClientSecretCommand, p.OAuthClientSecretEnv
 		secrets := r.secrets()
-		cfg.ClientSecret = func(ctx context.Context) (string, error) { return secrets.Lookup(ctx, &q) }
+		cfg.ClientSecret = func(ctx context.Context) (string, error) { return secrets.ClientSecret(ctx, p) }
 	}
 	return cfg
 }
@@ -88,25 +84,42 @@ func (r *runner) oauthSource(p *profiles.Profile) (*oauth.Source, error) {
 	return oauth.NewSource(r.oauthConfig(p), r.oauthStore(p), r.oauthOptions(p))
 }
 
-// bearerSecret is an OAuth profile's delivery.Auth.Secret: a fresh access
-// token, with failures classified for the exit status. One Source serves
-// every call, so the sessions of a batch share its cached token.
-func (r *runner) bearerSecret(p *profiles.Profile) func(ctx context.Context) (string, error) {
-	var (
-		once   sync.Once
-		src    *oauth.Source
-		srcErr error
-	)
-	return func(ctx context.Context) (string, error) {
-		once.Do(func() { src, srcErr = r.oauthSource(p) })
-		if srcErr != nil {
-			return "", oauthDeliveryError(srcErr)
-		}
-		tok, err := src.Token(ctx)
-		if err != nil {
-			return "", oauthDeliveryError(err)
-		}
-		return tok, nil
+// bearer is an OAuth profile's token source for delivery. One Source
+// serves every call, so the sessions of a batch share its cached token.
+type bearer struct {
+	r      *runner
+	p      *profiles.Profile
+	once   sync.Once
+	src    *oauth.Source
+	srcErr error
+}
+
+func (r *runner) bearer(p *profiles.Profile) *bearer { return &bearer{r: r, p: p} }
+
+func (b *bearer) source() (*oauth.Source, error) {
+	b.once.Do(func() { b.src, b.srcErr = b.r.oauthSource(b.p) })
+	return b.src, b.srcErr
+}
+
+// token is delivery's Secret: a fresh access token, with failures
+// classified for the exit status.
+func (b *bearer) token(ctx context.Context) (string, error) {
+	src, err := b.source()
+	if err != nil {
+		return "", oauthDeliveryError(err)
+	}
+	tok, err := src.Token(ctx)
+	if err != nil {
+		return "", oauthDeliveryError(err)
+	}
+	return tok, nil
+}
+
+// rejected forgets a token the server refused, so the next send refreshes
+// (and learns from the identity provider whether a new login is needed).
+func (b *bearer) rejected(tok string) {
+	if src, err := b.source(); err == nil {
+		src.Forget(context.Background(), tok)
 	}
 }
 
@@ -194,13 +207,13 @@ func (r *runner) profileLogin(ctx context.Context, o profileOptions) error {
 	return nil
 }
 
-func (r *runner) profileLogout(_ context.Context, o profileOptions) error {
+func (r *runner) profileLogout(ctx context.Context, o profileOptions) error {
 	p, err := r.oauthProfile(o)
 	if err != nil {
 		return err
 	}
 	store := r.oauthStore(p)
-	err = oauth.Logout(store)
+	err = oauth.Logout(ctx, store, r.oauthOptions(p))
 	if errors.Is(err, oauth.ErrNoToken) {
 		fmt.Fprintf(r.env.Stderr, "mailout: warning: profile %q was not logged in\n", p.Name)
 		return nil

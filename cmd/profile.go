@@ -643,13 +643,18 @@ func (r *runner) printMXReport(tw *columns, rep *testReport) error {
 				state = "answers at " + m.Addr + ", offers STARTTLS"
 			}
 		}
+		// The probe does no TLS handshake: say what delivery will demand,
+		// and that a host without STARTTLS then gets no mail.
+		policy := map[string]string{delivery.TLSByDANE: "DANE", delivery.TLSByMTASTS: "MTA-STS"}[m.TLSPolicy]
 		switch {
 		case m.PolicyError != "":
 			state += "; delivery would skip it: " + m.PolicyError
+		case policy != "" && m.Answered && !m.STARTTLS:
+			state += "; " + policy + " requires TLS: mail to it would wait"
 		case m.TLSPolicy == delivery.TLSByDANE:
-			state += "; TLS required, verified by DANE"
+			state += "; TLS required, the certificate must match its TLSA records (DANE)"
 		case m.TLSPolicy == delivery.TLSByMTASTS:
-			state += "; TLS required, verified for MTA-STS"
+			state += "; TLS required, the certificate must be valid for " + m.Host + " (MTA-STS)"
 		}
 		fmt.Fprintf(tw, "mx\t%s: %s\n", host, state)
 	}

@@ -30,7 +30,24 @@ func mountSmallTmpfs(t *testing.T, size string) string {
 // dead.letter, the one error line must say so, and each layer must add its
 // context once.
 func TestQueueFullKeepsPipedBody(t *testing.T) {
-	qdir := mountSmallTmpfs(t, "16k")
+	checkPipedBodyKept(t, mountSmallTmpfs(t, "16k"), "no space left on device")
+}
+
+// TestQueueUnwritableKeepsPipedBody is the same rule where no tmpfs can be
+// mounted: a spool folder that cannot be created (a file is in its way)
+// fails the queueing everywhere, even as root.
+func TestQueueUnwritableKeepsPipedBody(t *testing.T) {
+	blocker := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	checkPipedBodyKept(t, filepath.Join(blocker, "queue"), "not a directory")
+}
+
+// checkPipedBodyKept sends a piped body with --queue-on-failure to a server
+// that is down, with qdir as a spool that fails with spoolErr.
+func checkPipedBodyKept(t *testing.T, qdir, spoolErr string) {
+	t.Helper()
 	body := strings.Repeat("a line of the piped body that does not fit\n", 1000)
 	env, _, errb := testEnv(t, body)
 	cfgPath := filepath.Join(t.TempDir(), "config.toml")
@@ -44,7 +61,7 @@ func TestQueueFullKeepsPipedBody(t *testing.T) {
 	}
 	stderr := errb.String()
 	dead := filepath.Join(env.Getenv("XDG_STATE_HOME"), "mailout", "dead.letter")
-	for _, want := range []string{"connection refused", "queueing failed", "no space left on device", "message saved to " + dead} {
+	for _, want := range []string{"connection refused", "queueing failed", spoolErr, "message saved to " + dead} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr %q lacks %q", stderr, want)
 		}

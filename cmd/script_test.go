@@ -115,6 +115,7 @@ func TestScript(t *testing.T) {
 			"apid":           cmdAPID,
 			"apibox":         cmdAPIBox,
 			"apifetch":       cmdAPIFetch,
+			"apigap":         cmdAPIGap,
 			"cmpmime":        cmdCmpMIME,
 			"apistop":        cmdAPIStop,
 			"oauthd":         cmdOAuthd,

@@ -166,7 +166,8 @@ func (r *runner) profileOptions(p *profiles.Profile) (delivery.RelayOptions, err
 		Secret: func(ctx context.Context) (string, error) { return secrets.Lookup(ctx, prof) },
 	}
 	if p.OAuth != "" {
-		auth.Secret, auth.Bearer = r.bearerSecret(p), true
+		b := r.bearer(p)
+		auth.Secret, auth.Rejected, auth.Bearer = b.token, b.rejected, true
 	}
 	return delivery.RelayOptions{
 		Host: p.Host, Port: p.Port, TLS: delivery.TLSMode(p.TLS), TLSConfig: tc, Helo: helo, Timeout: p.Timeout,

@@ -33,6 +33,9 @@ type APIOptions struct {
 	URL string
 	// Token returns an OAuth bearer token (graph, gmail).
 	Token func(ctx context.Context) (string, error)
+	// TokenRejected, when set, is told a bearer token the API answered
+	// 401 to, so that the source stops handing it out.
+	TokenRejected func(token string)
 	// Secret returns the API key (mailgun, sparkpost).
 	Secret func(ctx context.Context) (string, error)
 	// MailgunDomain is the sending domain in mailgun's URL.
@@ -118,6 +121,9 @@ type provider struct {
 	authorize func(ctx context.Context, a *API, req *http.Request, payloadHash string) error
 	hashBody  bool // authorize needs the body's SHA-256 (SigV4)
 	id        func(body []byte) string
+	// rejected, when set, is how many recipients an accepted request
+	// still refused, by the answer (SparkPost, which never says which).
+	rejected func(body []byte) int
 	// probe is the path of a cheap authenticated GET that proves the
 	// credentials; nil where the sending scope allows no such call (Graph's
 	// Mail.Send, Gmail's gmail.send), and getting a token is the proof.
@@ -190,6 +196,11 @@ func (a *API) Deliver(ctx context.Context, env message.Envelope, msg message.Mes
 		return fail(asAPIError(err))
 	}
 	resp, body, e := a.exchange(req)
+	if e != nil && e.Code == http.StatusUnauthorized && a.opts.TokenRejected != nil {
+		if tok, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok {
+			a.opts.TokenRejected(tok)
+		}
+	}
 	if e != nil {
 		// An unreadable attachment ends the upload; say so, not "network".
 		pr.CloseWithError(e)
@@ -204,10 +215,39 @@ func (a *API) Deliver(ctx context.Context, env message.Envelope, msg message.Mes
 		a.log.note("message id %s", id)
 	}
 	reply := strings.TrimSpace(resp.Status + " " + id)
+	if a.p.rejected != nil {
+		if n := a.p.rejected(body); n > 0 {
+			return a.refusedSome(res, env, host, resp.StatusCode, id, n)
+		}
+	}
 	for _, rc := range env.To {
 		res.Recipients = append(res.Recipients, RecipientResult{Address: rc, Status: Accepted, Host: host, Reply: reply})
 	}
 	return res, nil
+}
+
+// refusedSome reports a request the API took while refusing n of its
+// recipients without naming them: all of them refused, or, when some went,
+// the accepted status for each (which went is unknown) and a Rejected
+// error saying how many did not, so the exit status is 67 and nothing is
+// sent again.
+func (a *API) refusedSome(res *Result, env message.Envelope, host string, code int, id string, n int) (*Result, error) {
+	all := len(env.To)
+	what := fmt.Sprintf("%d of %d recipients without saying which", n, all)
+	if n >= all {
+		what = "every recipient"
+	}
+	e := &Error{Kind: Rejected, Op: "rcpt", Host: host, Code: code,
+		Reply: fmt.Sprintf("%s: %s refused %s", strings.TrimSpace(http.StatusText(code)+" "+id), a.p.name, what)}
+	a.log.note("%s", e.Reply)
+	if n >= all {
+		res.failAll(env.To, host, e)
+		return res, e
+	}
+	for _, rc := range env.To {
+		res.Recipients = append(res.Recipients, RecipientResult{Address: rc, Status: Accepted, Host: host, Reply: replyText(e)})
+	}
+	return res, e
 }
 
 // exchange sends req and reads the answer's first 64 KB. A failure comes

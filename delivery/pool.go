@@ -85,12 +85,17 @@ type relayShared struct {
 // at most once (one prompt, one password_command run), and their first
 // connections wait for one to come up, so that wrong credentials cost one
 // failed AUTH, not one per pool: a server counting failures may lock the
-// account.
+// account. An OAuth secret (Auth.Bearer) is asked for at every connection:
+// its source hands out the cached token until it is due for renewal.
 func (r *Relay) Pool() *RelayPool {
 	sh := &r.shared
 	sh.once.Do(func() {
 		o := r.opts
-		o.Auth.Secret = OnceSecret(o.Auth.Secret)
+		// An OAuth source caches its token and renews it before it runs
+		// out; asked once, a token would outlive its hour in a long batch.
+		if !o.Auth.Bearer {
+			o.Auth.Secret = OnceSecret(o.Auth.Secret)
+		}
 		sh.relay = &Relay{opts: o, log: r.log}
 	})
 	return &RelayPool{relay: sh.relay, gate: &sh.gate, now: time.Now}

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,5 +71,31 @@ func TestRelayPools(t *testing.T) {
 				t.Errorf("%d connections for %d pools, want 1 to %d (one session each)", n, workers, workers)
 			}
 		})
+	}
+}
+
+// A bearer token source is asked at every new session, so a session opened
+// late in a long batch gets a current token, not the first one.
+func TestRelayPoolsAskABearerSourcePerSession(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{Mechanisms: []string{"XOAUTH2"}, AllowInsecureAuth: true,
+		Bearer: func(_, tok string) bool { return strings.HasPrefix(tok, "token-") }})
+	var asked atomic.Int32
+	o := Options{Relay: RelayOptions{Host: srv.Host(), Port: srv.Port(), TLS: TLSNone, Timeout: 5 * time.Second,
+		Auth: Auth{Username: "alice", Bearer: true, Secret: func(context.Context) (string, error) {
+			return fmt.Sprintf("token-%d", asked.Add(1)), nil
+		}}}}
+	pools, err := NewPools(o, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pools {
+		env := message.Envelope{From: "alice@example.test", To: []string{"bob@example.test"}}
+		if _, err := p.Deliver(context.Background(), env, rawMessage("Subject: x\r\n\r\nhi\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		p.Close()
+	}
+	if n, c := asked.Load(), srv.Connections(); n != 2 || c != 2 {
+		t.Errorf("the token source was asked %d times for %d sessions, want 2 for 2", n, c)
 	}
 }

@@ -39,6 +39,9 @@ type Auth struct {
 	// Bearer says Secret returns an OAuth access token: auto then picks
 	// OAUTHBEARER, else XOAUTH2.
 	Bearer bool
+	// Rejected, when set, is told the secret the server refused with a
+	// 5xx to AUTH, so that an OAuth source stops handing out that token.
+	Rejected func(secret string)
 	// AllowPlaintext permits AUTH without TLS to a non-loopback server.
 	AllowPlaintext bool
 }
@@ -298,6 +301,9 @@ func authenticate(ctx context.Context, cn *conn, cfg dialConfig) error {
 		e := replyError("auth", cfg.Host, "", err)
 		if e.Code/100 == 5 {
 			e.Kind = AuthFailed
+			if a.Rejected != nil {
+				a.Rejected(secret)
+			}
 		}
 		return e
 	}

@@ -61,4 +61,13 @@ var sparkpost = &provider{
 		json.Unmarshal(body, &v)
 		return v.Results.ID
 	},
+	rejected: func(body []byte) int {
+		var v struct {
+			Results struct {
+				Rejected int `json:"total_rejected_recipients"`
+			} `json:"results"`
+		}
+		json.Unmarshal(body, &v)
+		return v.Results.Rejected
+	},
 }

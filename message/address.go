@@ -148,6 +148,15 @@ func normalize(a *mail.Address) error {
 	if strings.HasPrefix(local, "-") {
 		return fmt.Errorf("local part starts with '-'")
 	}
+	// RFC 5322 dot-atoms have no empty parts. Only here, not in the list
+	// parser: sendmail passes such headers on as Postfix does, but an
+	// address mailout sends to or from is refused before a relay refuses it.
+	if local[0] != '"' && emptyDotPart(local) {
+		return fmt.Errorf("local part %q has a leading, trailing or double dot (quote it: \"%s\"@%s)", local, local, domain)
+	}
+	if domain[0] != '[' && emptyDotPart(domain) {
+		return fmt.Errorf("domain %q has a leading, trailing or double dot", domain)
+	}
 	ascii, err := domainToASCII(domain)
 	if err != nil {
 		return fmt.Errorf("domain %q: %v", domain, err)
@@ -162,6 +171,10 @@ func normalize(a *mail.Address) error {
 		a.Address = local + "@" + ascii
 	}
 	return nil
+}
+
+func emptyDotPart(s string) bool {
+	return strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") || strings.Contains(s, "..")
 }
 
 // domainToASCII is idna.Lookup.ToASCII, which costs more than the rest of

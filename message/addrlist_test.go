@@ -76,6 +76,7 @@ func TestParseAddress(t *testing.T) {
 		{"root@host (Cron Daemon)", "Cron Daemon", "root@host"},
 		{"Jörg <j@bücher.example>", "Jörg", "j@xn--bcher-kva.example"},
 		{`"say \"hi\"" <s@example.org>`, `say "hi"`, "s@example.org"},
+		{`"a..b"@example.org`, "", `"a..b"@example.org`},
 	}
 	for _, tt := range tests {
 		a, err := ParseAddress(tt.in)
@@ -87,7 +88,8 @@ func TestParseAddress(t *testing.T) {
 			t.Errorf("ParseAddress(%q) = %q <%s>, want %q <%s>", tt.in, a.Name, a.Address, tt.name, tt.addr)
 		}
 	}
-	for _, bad := range []string{"root", "a@b, c@d", "team: a@b;", "-x@example.org", "<>", "a@"} {
+	for _, bad := range []string{"root", "a@b, c@d", "team: a@b;", "-x@example.org", "<>", "a@",
+		"a..b@example.org", ".a@example.org", "a.@example.org", "a@example..org", "a@.example.org", "a@example.org."} {
 		if a, err := ParseAddress(bad); !isData(err) {
 			t.Errorf("ParseAddress(%q) = %v, %v; want a DataError", bad, a, err)
 		}

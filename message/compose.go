@@ -590,7 +590,10 @@ func FormatAddress(a *mail.Address) string {
 	if isPhrase(a.Name) {
 		return a.Name + " <" + a.Address + ">"
 	}
-	return (&mail.Address{Name: a.Name, Address: a.Address}).String()
+	// Only the name goes through mail.Address: its String would quote an
+	// already quoted local part ("j d"@x) a second time.
+	name := (&mail.Address{Name: a.Name, Address: "x@x"}).String()
+	return strings.TrimSuffix(name, "<x@x>") + "<" + a.Address + ">"
 }
 
 // isPhrase reports whether a display name can stand unquoted: ASCII atoms

@@ -199,6 +199,25 @@ func TestComposeStreams(t *testing.T) {
 	}
 }
 
+// TestFormatAddressQuotedLocalPart: a quoted local part is kept as it is
+// whether the display name needs quoting, encoding or neither.
+func TestFormatAddressQuotedLocalPart(t *testing.T) {
+	for in, want := range map[string]string{
+		`John <"john doe"@example.com>`:        `John <"john doe"@example.com>`,
+		`"Doe, John" <"john doe"@example.com>`: `"Doe, John" <"john doe"@example.com>`,
+		`Jörg <"j d"@example.com>`:             `=?utf-8?q?J=C3=B6rg?= <"j d"@example.com>`,
+		`"Doe, John" <john@example.com>`:       `"Doe, John" <john@example.com>`,
+	} {
+		a, err := ParseAddress(in)
+		if err != nil {
+			t.Fatalf("ParseAddress(%q): %v", in, err)
+		}
+		if got := FormatAddress(a); got != want {
+			t.Errorf("FormatAddress(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
 func FuzzParseAddress(f *testing.F) {
 	for _, s := range []string{"a@b.example", "Jörg <j@ö.example>", `"x, y" <x@y>`, "a\r\n@b", "@", "<>"} {
 		f.Add(s)

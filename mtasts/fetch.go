@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"os"
@@ -161,6 +162,11 @@ func (f *Fetcher) fetch(ctx context.Context, domain string) ([]byte, *Policy, er
 	if resp.StatusCode != http.StatusOK {
 		// A redirect lands here too: RFC 8461 section 3.3 forbids following it.
 		return nil, nil, fmt.Errorf("fetch %s: %s", url, resp.Status)
+	}
+	// RFC 8461 section 3.2: the policy is text/plain; an HTML error page
+	// or a parking page served with 200 is no policy.
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "text/plain" {
+		return nil, nil, fmt.Errorf("fetch %s: content type %q, want text/plain", url, resp.Header.Get("Content-Type"))
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxPolicySize+1))
 	if err != nil {

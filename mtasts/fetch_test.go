@@ -19,12 +19,19 @@ type testServer struct {
 	srv     *httptest.Server
 	fetches atomic.Int32
 	body    atomic.Value // string
+	ctype   atomic.Value // string
 	status  atomic.Int32
+	hang    atomic.Bool // send half the policy, then nothing
 }
 
 func newTestServer(t *testing.T) *testServer {
 	ts := &testServer{}
+	// A hung response ends only when the test does: ending it when the
+	// client gives up would race the client's deadline with a clean end
+	// of the body (a half policy, "no mode", instead of the timeout).
+	stop := make(chan struct{})
 	ts.body.Store(enforcePolicy)
+	ts.ctype.Store("text/plain")
 	ts.status.Store(200)
 	ts.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ts.fetches.Add(1)
@@ -37,10 +44,17 @@ func newTestServer(t *testing.T) *testServer {
 			w.WriteHeader(code)
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Type", ts.ctype.Load().(string))
+		if ts.hang.Load() {
+			w.Write([]byte("version: STSv1\r\n"))
+			w.(http.Flusher).Flush()
+			<-stop
+			return
+		}
 		w.Write([]byte(ts.body.Load().(string)))
 	}))
 	t.Cleanup(ts.srv.Close)
+	t.Cleanup(func() { close(stop) }) // runs first: the handlers end, then Close
 	return ts
 }
 
@@ -139,6 +153,17 @@ func TestLookupNoPolicy(t *testing.T) {
 	if r := f.Lookup(ctx, "big.test"); r.Policy != nil || r.Err == nil || !strings.Contains(r.Err.Error(), "larger") {
 		t.Errorf("oversized policy: %+v", r)
 	}
+	ts.body.Store(enforcePolicy)
+	zone.recs["_mta-sts.html.test"] = []string{"v=STSv1; id=1"}
+	ts.ctype.Store("text/html")
+	if r := f.Lookup(ctx, "html.test"); r.Policy != nil || r.Err == nil || !strings.Contains(r.Err.Error(), "text/html") {
+		t.Errorf("policy served as text/html: %+v", r)
+	}
+	zone.recs["_mta-sts.charset.test"] = []string{"v=STSv1; id=1"}
+	ts.ctype.Store("text/plain; charset=utf-8")
+	if r := f.Lookup(ctx, "charset.test"); r.Policy == nil {
+		t.Errorf("policy served as text/plain with a charset: %+v", r)
+	}
 }
 
 func TestLookupUnverifiedCertificate(t *testing.T) {
@@ -149,5 +174,17 @@ func TestLookupUnverifiedCertificate(t *testing.T) {
 	f := &Fetcher{LookupTXT: zone.lookup, Client: c}
 	if r := f.Lookup(context.Background(), "example.test"); r.Policy != nil || r.Err == nil {
 		t.Errorf("policy from an unverified server: %+v", r)
+	}
+}
+
+// TestLookupTimeout: a policy server that stops in the middle of the file
+// is given up after Timeout, as if the domain had no policy.
+func TestLookupTimeout(t *testing.T) {
+	ts := newTestServer(t)
+	ts.hang.Store(true)
+	zone := &txtZone{recs: map[string][]string{"_mta-sts.slow.test": {"v=STSv1; id=1"}}}
+	f := &Fetcher{LookupTXT: zone.lookup, Client: ts.client(), Timeout: 100 * time.Millisecond}
+	if r := f.Lookup(context.Background(), "slow.test"); r.Policy != nil || r.Err == nil || !strings.Contains(r.Err.Error(), "deadline") {
+		t.Errorf("stalled policy server: %+v", r)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -69,9 +70,22 @@ func Login(ctx context.Context, cfg Config, store Store, o LoginOptions) error {
 	return nil
 }
 
-// Logout removes the profile's tokens from store. The error matches
+// Logout removes the profile's tokens from store, and the lock file
+// beside them: under the lock, so a refresh that was waiting for it finds
+// no grant rather than saving one after the logout. The error matches
 // [ErrNoToken] when there were none.
-func Logout(store Store) error { return store.Delete() }
+func Logout(ctx context.Context, store Store, o Options) error {
+	path := o.lockFile(store)
+	unlock, err := lockRefresh(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if path != "" {
+		os.Remove(path)
+	}
+	return store.Delete()
+}
 
 // device runs the device authorization grant (RFC 8628). oauth2 polls at
 // the server's interval and adds 5 s on slow_down.

@@ -125,6 +125,35 @@ func TestRefreshRotatesAndSaves(t *testing.T) {
 	}
 }
 
+func TestForgetRefusedToken(t *testing.T) {
+	idp := oauthtest.Start(t, oauthtest.Options{})
+	st, c := fileStore(t), newClock()
+	if err := st.Save(oauth.Record{RefreshToken: idp.NewGrant()}); err != nil {
+		t.Fatal(err)
+	}
+	s := source(t, config(idp, oauth.FlowDevice), st, c)
+	tok, err := s.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A token that is no longer the stored one stays (another sender's).
+	s.Forget(context.Background(), "at-someone-elses")
+	if got, _ := source(t, config(idp, oauth.FlowDevice), st, c).Token(context.Background()); got != tok {
+		t.Fatalf("Forget of another token dropped the stored one")
+	}
+	s.Forget(context.Background(), tok)
+	if rec, err := st.Load(); err != nil || rec.AccessToken != "" || rec.RefreshToken == "" {
+		t.Fatalf("stored %+v, %v after Forget; want the refresh token only", rec, err)
+	}
+	tok2, err := s.Token(context.Background())
+	if err != nil || tok2 == tok {
+		t.Fatalf("Token after Forget = %q, %v; want a new one", tok2, err)
+	}
+	if n := idp.Requests("refresh_token"); n != 2 {
+		t.Errorf("%d refreshes, want 2", n)
+	}
+}
+
 func TestConcurrentSendersRefreshOnce(t *testing.T) {
 	idp := oauthtest.Start(t, oauthtest.Options{Rotate: true})
 	st, c := fileStore(t), newClock()
@@ -194,6 +223,32 @@ func TestIdentityProviderDownIsTemporary(t *testing.T) {
 	_, err = source(t, config(idp, oauth.FlowDevice), st, newClock()).Token(context.Background())
 	if oauth.KindOf(err) != oauth.Temporary || !strings.Contains(err.Error(), "unreachable") {
 		t.Fatalf("closed: err = %v, want Temporary unreachable", err)
+	}
+}
+
+// After a failed refresh the workers of a batch asking at the same moment
+// get that failure; a retry a second later asks the identity provider again.
+func TestFailedRefreshAskedOnceByConcurrentSenders(t *testing.T) {
+	idp := oauthtest.Start(t, oauthtest.Options{FailStatus: 503})
+	st, c := fileStore(t), newClock()
+	st.Save(oauth.Record{RefreshToken: idp.NewGrant()})
+	s := source(t, config(idp, oauth.FlowDevice), st, c)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if _, err := s.Token(context.Background()); oauth.KindOf(err) != oauth.Temporary {
+				t.Errorf("err = %v, want Temporary", err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := idp.Requests("refresh_token"); n != 1 {
+		t.Errorf("%d refresh requests for 4 concurrent senders, want 1", n)
+	}
+	idp.SetOptions(func(o *oauthtest.Options) { o.FailStatus = 0 })
+	c.add(time.Second)
+	if tok, err := s.Token(context.Background()); err != nil || !idp.Valid(tok) {
+		t.Fatalf("retry: Token = %q, %v; want a new token", tok, err)
 	}
 }
 
@@ -306,6 +361,18 @@ func TestLoginDevice(t *testing.T) {
 	// slow_down, then authorization_pending (at least once), then the token.
 	if n := idp.Requests("urn:ietf:params:oauth:grant-type:device_code"); n < 2 {
 		t.Errorf("%d device polls, want at least 2", n)
+	}
+}
+
+func TestLoginDeviceCodeExpired(t *testing.T) {
+	idp := oauthtest.Start(t, oauthtest.Options{ExpireDevice: true})
+	st := fileStore(t)
+	err := oauth.Login(context.Background(), config(idp, ""), st, oauth.LoginOptions{})
+	if oauth.KindOf(err) != oauth.LoginRequired || !strings.Contains(err.Error(), "the code expired before the sign-in was completed") {
+		t.Fatalf("err = %v, want LoginRequired: the code expired", err)
+	}
+	if _, err := st.Load(); !errors.Is(err, oauth.ErrNoToken) {
+		t.Errorf("a failed login stored something: %v", err)
 	}
 }
 

@@ -20,6 +20,12 @@ import (
 // so that it never runs out between the check and the server's AUTH.
 const RefreshBefore = 2 * time.Minute
 
+// failFor is how long a failure to get a token is handed out again
+// instead of asking the identity provider anew: the workers of a batch
+// that all need a token at the same moment ask once, and a retry after
+// the batch's back-off (a second or more) asks again.
+const failFor = time.Second
+
 // Options are the outside world a [Source] and [Login] talk to.
 type Options struct {
 	HTTPClient *http.Client     // nil: http.DefaultClient
@@ -61,8 +67,10 @@ type Source struct {
 	store Store
 	opts  Options
 
-	mu     sync.Mutex
-	cached Record // the last record seen, so a batch reads the store once
+	mu       sync.Mutex
+	cached   Record // the last record seen, so a batch reads the store once
+	failed   error  // the last failure, and when it came back
+	failedAt time.Time
 }
 
 // NewSource returns a Source for cfg whose tokens live in store. It fails
@@ -79,13 +87,27 @@ func NewSource(cfg Config, store Store, opts Options) (*Source, error) {
 // than [RefreshBefore] left, else a new one, refreshed (or, for
 // client_credentials, requested) once however many goroutines and
 // processes ask at the same time. A rotated refresh token is saved before
-// Token returns.
+// Token returns. A failure is handed out again for a second to whoever
+// asks meanwhile, so that a batch's workers do not each ask in turn.
 func (s *Source) Token(ctx context.Context) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fresh(s.cached) {
 		return s.cached.AccessToken, nil
 	}
+	if s.failed != nil && s.opts.now().Sub(s.failedAt) < failFor {
+		return "", s.failed
+	}
+	tok, err := s.token(ctx)
+	s.failed = nil
+	if err != nil && ctx.Err() == nil { // a caller giving up fails only itself
+		s.failed, s.failedAt = err, s.opts.now()
+	}
+	return tok, err
+}
+
+// token is Token without the memory of the last failure; s.mu is held.
+func (s *Source) token(ctx context.Context) (string, error) {
 	rec, err := s.load()
 	if err != nil {
 		return "", err
@@ -114,6 +136,30 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 	}
 	s.cached = rec
 	return rec.AccessToken, nil
+}
+
+// Forget drops tok, an access token a server refused, from the cache and
+// the store (the refresh token stays): the next Token then gets a new one,
+// and the identity provider says whether the grant still holds, rather
+// than the refused token being handed out again until it expires. A token
+// another sender has already replaced is left alone.
+func (s *Source) Forget(ctx context.Context, tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cached.AccessToken == tok {
+		s.cached = Record{}
+	}
+	unlock, err := lockRefresh(ctx, s.opts.lockFile(s.store))
+	if err != nil {
+		return
+	}
+	defer unlock()
+	rec, err := s.store.Load()
+	if err != nil || rec.AccessToken != tok {
+		return
+	}
+	rec.AccessToken, rec.Expiry = "", time.Time{}
+	s.store.Save(rec) // a failure only costs the next send one refused AUTH
 }
 
 // Status is what `profile test` reports about a profile's tokens.

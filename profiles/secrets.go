@@ -79,6 +79,29 @@ func (s *Secrets) Lookup(ctx context.Context, p *Profile) (string, error) {
 	return v, nil
 }
 
+// ClientSecret returns p's OAuth client secret from oauth_client_secret_command
+// (run as a password_command is, with the same timeout and refusals) or
+// oauth_client_secret_env. Its errors name those keys, never password_*.
+func (s *Secrets) ClientSecret(ctx context.Context, p *Profile) (string, error) {
+	if p.OAuthClientSecretCommand == "" && p.OAuthClientSecretEnv == "" {
+		return "", p.errorAt("oauth", "no client secret: set oauth_client_secret_command or oauth_client_secret_env")
+	}
+	q := *p
+	q.PasswordCommand, q.PasswordEnv = p.OAuthClientSecretCommand, p.OAuthClientSecretEnv
+	v, err := s.Lookup(ctx, &q)
+	var (
+		se *SecretError
+		ce *ConfigError
+	)
+	switch {
+	case errors.As(err, &se):
+		se.Source = strings.Replace(se.Source, "password_command", "oauth_client_secret_command", 1)
+	case errors.As(err, &ce):
+		return "", p.errorAt("oauth_client_secret_command", ce.Msg)
+	}
+	return v, err
+}
+
 // SetPassword stores secret in the keyring for p. It refuses, with a
 // [*ConfigError], a profile that takes its password from password_command or
 // password_env, or signs in with OAuth, where a stored password would never

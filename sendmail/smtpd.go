@@ -1,6 +1,7 @@
 package sendmail
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -99,7 +100,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, o ServeOptions) err
 	<-conn.closed
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.broken || conn.eof() && st.open {
+	if st.broken || conn.endedWithoutQuit() && st.open {
 		return ErrIncomplete
 	}
 	return ctx.Err()
@@ -228,6 +229,7 @@ type stdioConn struct {
 	closed chan struct{}
 	mu     sync.Mutex
 	sawEOF bool
+	quit   bool // the 221 to QUIT went out
 }
 
 func (c *stdioConn) Read(p []byte) (int, error) {
@@ -240,13 +242,34 @@ func (c *stdioConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (c *stdioConn) eof() bool {
+// endedWithoutQuit reports whether the input ended with no QUIT: after
+// QUIT an open transaction was abandoned by the client, not cut short.
+func (c *stdioConn) endedWithoutQuit() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sawEOF
+	return c.sawEOF && !c.quit
 }
 
-func (c *stdioConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+// Write passes go-smtp's replies on, but for its 502 to a command out of
+// sequence (RCPT before MAIL, DATA before RCPT): RFC 5321 section 4.2.4
+// says 503 there, and 502 means the command is not implemented. go-smtp
+// writes (and flushes) each reply line on its own.
+func (c *stdioConn) Write(p []byte) (int, error) {
+	if bytes.HasPrefix(p, []byte("221 ")) {
+		c.mu.Lock()
+		c.quit = true
+		c.mu.Unlock()
+	}
+	if bytes.HasPrefix(p, outOfSequence) {
+		if _, err := c.out.Write(append([]byte("503"), p[3:]...)); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return c.out.Write(p)
+}
+
+var outOfSequence = []byte("502 5.5.1 Missing ")
 
 func (c *stdioConn) Close() error {
 	c.once.Do(func() { close(c.closed) })

@@ -27,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,6 +55,9 @@ type Options struct {
 	ErrorText  string
 	RetryAfter string
 	FailFirst  int
+	// Reject are recipients SparkPost refuses (suppressed, invalid): it
+	// counts them in total_rejected_recipients and never says which.
+	Reject []string
 	// Discard keeps only each message's size and SHA-256, not its bytes:
 	// for benchmarks with huge attachments.
 	Discard bool
@@ -76,6 +80,7 @@ type Server struct {
 	mu     sync.Mutex
 	msgs   []Message
 	sends  int
+	times  []time.Time // when each send request arrived
 	errors []string
 	conns  map[string]bool
 }
@@ -138,6 +143,14 @@ func (s *Server) Sends() int {
 	return s.sends
 }
 
+// SendTimes returns when each send request arrived (failed ones included),
+// so a test can prove a client waited at least as long as it was told.
+func (s *Server) SendTimes() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.times...)
+}
+
 // Errors returns the checks requests failed.
 func (s *Server) Errors() []string {
 	s.mu.Lock()
@@ -195,6 +208,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.sends++
 	n := s.sends
+	s.times = append(s.times, time.Now())
 	s.mu.Unlock()
 	if o.Status != 0 && (o.FailFirst == 0 || n <= o.FailFirst) {
 		text := o.ErrorText
@@ -208,7 +222,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.msgs = append(s.msgs, *msg)
 	id := fmt.Sprintf("apitest-%d", len(s.msgs))
 	s.mu.Unlock()
-	s.ok(w, o, id)
+	s.ok(w, o, id, msg.To)
 }
 
 // fail answers in the provider's error shape.
@@ -233,7 +247,7 @@ func (s *Server) fail(w http.ResponseWriter, o Options, status int, text, retryA
 	json.NewEncoder(w).Encode(body)
 }
 
-func (s *Server) ok(w http.ResponseWriter, o Options, id string) {
+func (s *Server) ok(w http.ResponseWriter, o Options, id string, to []string) {
 	w.Header().Set("Content-Type", "application/json")
 	switch o.Kind {
 	case "graph":
@@ -245,7 +259,14 @@ func (s *Server) ok(w http.ResponseWriter, o Options, id string) {
 	case "mailgun":
 		json.NewEncoder(w).Encode(map[string]any{"id": "<" + id + "@apitest>", "message": "Queued. Thank you."})
 	case "sparkpost":
-		json.NewEncoder(w).Encode(map[string]any{"results": map[string]any{"total_rejected_recipients": 0, "total_accepted_recipients": 1, "id": id}})
+		rejected := 0
+		for _, rc := range to {
+			if slices.Contains(o.Reject, rc) {
+				rejected++
+			}
+		}
+		json.NewEncoder(w).Encode(map[string]any{"results": map[string]any{
+			"total_rejected_recipients": rejected, "total_accepted_recipients": len(to) - rejected, "id": id}})
 	}
 }
 
