@@ -495,7 +495,7 @@ func (cn *conn) pipelinedEnvelope(env message.Envelope, res *Result, errs *[]err
 	case dataErr != nil:
 		return nil, nil, dataErr
 	}
-	return accepted, t.DotWriter(), nil
+	return accepted, newDotWriter(t.W), nil
 }
 
 // endData ends the message and returns the server's reply to it.

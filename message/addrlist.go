@@ -153,6 +153,8 @@ func parseMailbox(s string) (Mailbox, error) {
 			}
 		}
 		m.Addr = inner
+	} else if !strings.ContainsAny(s, "\"(") { // no quoted string, no comment: as it is
+		m.Addr = s
 	} else {
 		var b strings.Builder
 		inQuote := false
@@ -232,27 +234,35 @@ func CheckAddrSpec(a string) error {
 	if at := lastAt(a); at >= 0 {
 		local, domain, hasAt = a[:at], a[at+1:], true
 	}
-	bad := errors.New("invalid address " + quote(a))
+	if !validAddrSpec(local, domain, hasAt) {
+		return errors.New("invalid address " + quote(a))
+	}
+	return nil
+}
+
+// validAddrSpec is CheckAddrSpec's test, without the error it costs to
+// make for every valid address too.
+func validAddrSpec(local, domain string, hasAt bool) bool {
 	if local == "" || (hasAt && domain == "") {
-		return bad
+		return false
 	}
 	if local[0] == '"' {
 		if !isQuotedString(local) {
-			return bad
+			return false
 		}
 	} else if !isDotAtom(local) {
-		return bad
+		return false
 	}
 	if hasAt {
 		if domain[0] == '[' {
 			if domain[len(domain)-1] != ']' || len(domain) < 3 || strings.ContainsAny(domain[1:len(domain)-1], "[]\\ \t") {
-				return bad
+				return false
 			}
 		} else if !isDotAtom(domain) {
-			return bad
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // isQuotedString reports whether s is exactly one RFC 5322 quoted string

@@ -26,6 +26,10 @@ type testServer struct {
 
 func newTestServer(t *testing.T) *testServer {
 	ts := &testServer{}
+	// A hung response ends only when the test does: ending it when the
+	// client gives up would race the client's deadline with a clean end
+	// of the body (a half policy, "no mode", instead of the timeout).
+	stop := make(chan struct{})
 	ts.body.Store(enforcePolicy)
 	ts.ctype.Store("text/plain")
 	ts.status.Store(200)
@@ -44,12 +48,13 @@ func newTestServer(t *testing.T) *testServer {
 		if ts.hang.Load() {
 			w.Write([]byte("version: STSv1\r\n"))
 			w.(http.Flusher).Flush()
-			<-r.Context().Done()
+			<-stop
 			return
 		}
 		w.Write([]byte(ts.body.Load().(string)))
 	}))
 	t.Cleanup(ts.srv.Close)
+	t.Cleanup(func() { close(stop) }) // runs first: the handlers end, then Close
 	return ts
 }
 

@@ -364,6 +364,18 @@ func TestLoginDevice(t *testing.T) {
 	}
 }
 
+func TestLoginDeviceCodeExpired(t *testing.T) {
+	idp := oauthtest.Start(t, oauthtest.Options{ExpireDevice: true})
+	st := fileStore(t)
+	err := oauth.Login(context.Background(), config(idp, ""), st, oauth.LoginOptions{})
+	if oauth.KindOf(err) != oauth.LoginRequired || !strings.Contains(err.Error(), "the code expired before the sign-in was completed") {
+		t.Fatalf("err = %v, want LoginRequired: the code expired", err)
+	}
+	if _, err := st.Load(); !errors.Is(err, oauth.ErrNoToken) {
+		t.Errorf("a failed login stored something: %v", err)
+	}
+}
+
 func TestLoginBrowserPKCE(t *testing.T) {
 	idp := oauthtest.Start(t, oauthtest.Options{})
 	st := fileStore(t)

@@ -47,6 +47,9 @@ type Options struct {
 	AutoApprove bool
 	// SlowDown answers the first N polls of each device code with slow_down.
 	SlowDown int
+	// ExpireDevice answers every device poll with expired_token, as when
+	// the user did not sign in before the code's lifetime ran out.
+	ExpireDevice bool
 	// Interval is the device polling interval sent; default 1 (second).
 	Interval int
 	// FailStatus, when non-zero, answers every token request with this HTTP
@@ -345,8 +348,8 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	case "urn:ietf:params:oauth:grant-type:device_code":
 		d := s.devices[f.Get("device_code")]
 		switch {
-		case d == nil || d.used:
-			oauthError(w, 400, "expired_token", "unknown or used device code")
+		case d == nil || d.used || s.opts.ExpireDevice:
+			oauthError(w, 400, "expired_token", "unknown, used or expired device code")
 		case d.polls < s.opts.SlowDown:
 			d.polls++
 			oauthError(w, 400, "slow_down", "poll less often")
