@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -170,6 +171,36 @@ func TestSendRetriesPending(t *testing.T) {
 	}
 	if f.tr.got["a@x.test"] != 1 || f.tr.got["slow@x.test"] != 1 || f.tr.tries["slow@x.test"] != 3 {
 		t.Errorf("got %v after tries %v; want each once, slow@ after 3 tries", f.tr.got, f.tr.tries)
+	}
+}
+
+// A server that stays down costs the back-off once, not once per row: after
+// a row used up its retries, later rows get one attempt each until one
+// gets through, and then the retries are back.
+func TestSendServerDown(t *testing.T) {
+	f := newSendFixture(t, "email\nr1@x.test\nr2@x.test\nr3@x.test\nr4@x.test\nup@x.test\nr6@x.test\n", 1)
+	up := false
+	f.tr.refuse = func(rcpt string, try int) *delivery.Error {
+		if rcpt == "up@x.test" {
+			up = true
+		}
+		if up && (rcpt == "up@x.test" || try > 1) {
+			return nil
+		}
+		return &delivery.Error{Kind: delivery.Temporary, Op: "mail", Code: 451, Reply: "down"}
+	}
+	o := f.options(1)
+	o.MaxErrors = 0
+	tally, err := Send(context.Background(), o, f.d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"r1@x.test": DefaultAttempts, "r2@x.test": 1, "r3@x.test": 1, "r4@x.test": 1, "up@x.test": 1, "r6@x.test": 2}
+	if !reflect.DeepEqual(f.tr.tries, want) {
+		t.Errorf("tries %v, want %v", f.tr.tries, want)
+	}
+	if tally.Failed != 4 || tally.Sent != 2 {
+		t.Errorf("tally %+v, want 4 failed and 2 sent", tally)
 	}
 }
 
