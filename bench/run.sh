@@ -20,6 +20,7 @@
 #   BATCH_DRY_ROWS  batch rows for the --dry-run memory check (100000; quick 5000)
 #   BATCH_RUNS      batch rounds per tool (3; quick 1)
 #   WARMUP          hyperfine warm-up runs (20; quick 3)
+#   API_ROWS        batch rows sent through the fake Mailgun API (2000; quick 200)
 #
 # The table is printed at the end and written to bench/out/latest.txt.
 set -euo pipefail
@@ -55,6 +56,7 @@ BATCH_BIG_ROWS=${BATCH_BIG_ROWS:-$(pick 5000 100000)}
 BATCH_DRY_ROWS=${BATCH_DRY_ROWS:-$(pick 5000 100000)}
 BATCH_RUNS=${BATCH_RUNS:-$(pick 1 3)}
 WARMUP=${WARMUP:-$(pick 3 20)}
+API_ROWS=${API_ROWS:-$(pick 200 2000)}
 
 bench_dir=$(cd "$(dirname "$0")" && pwd)
 repo=$(git -C "$bench_dir" rev-parse --show-toplevel)
@@ -225,7 +227,7 @@ rotate() {
 # ---------------------------------------------------------------------------
 # 1. One small message. msg.eml is mailout's own dry-run output for the same
 # call, so all three tools move the same bytes.
-say "[1/4] one-shot sends: $N rounds of mailout, curl, msmtp..."
+say "[1/5] one-shot sends: $N rounds of mailout, curl, msmtp..."
 head -c 700 /dev/urandom | base64 -w 76 >"$tmp/body.txt"
 body=$(cat "$tmp/body.txt")
 "$M" --dry-run -r a@example.com -s x --body "$body" b@example.com >"$tmp/msg.eml" 2>/dev/null
@@ -256,7 +258,7 @@ fi
 # ---------------------------------------------------------------------------
 # 2. A large attachment: peak RSS and wall time. big.eml is the same MIME
 # message, prepared once, for the peers that read a finished message.
-say "[2/4] ${BIG_MB} MB attachment: $BIG_RUNS rounds of mailout (send, --dry-run), msmtp, curl..."
+say "[2/5] ${BIG_MB} MB attachment: $BIG_RUNS rounds of mailout (send, --dry-run), msmtp, curl..."
 head -c "${BIG_MB}M" /dev/urandom >"$tmp/big.bin"
 "$M" --dry-run -r a@example.com -s x --body hi -a "$tmp/big.bin" b@example.com >"$tmp/big.eml" 2>/dev/null
 big_args=(-r a@example.com -s x --body hi -a "$tmp/big.bin" b@example.com)
@@ -297,7 +299,7 @@ rm -f "$tmp/big.eml"
 # ---------------------------------------------------------------------------
 # 3. Batch throughput, if this build has the batch command.
 if "$M" batch --help >/dev/null 2>&1; then
-	say "[3/4] batch: $BATCH_RUNS rounds of $BATCH_ROWS rows (mailout batch default, --no-journal, smtp-source), $BATCH_BIG_ROWS rows --parallel 8, $BATCH_DRY_ROWS rows --dry-run..."
+	say "[3/5] batch: $BATCH_RUNS rounds of $BATCH_ROWS rows (mailout batch default, --no-journal, smtp-source), $BATCH_BIG_ROWS rows --parallel 8, $BATCH_DRY_ROWS rows --dry-run..."
 	# A body of about 300 bytes, like smtp-source -l 300.
 	{
 		printf 'From: a@example.com\nTo: {{ .name }} <{{ .email }}>\nSubject: Your code {{ .code }}\n\n'
@@ -374,13 +376,13 @@ if "$M" batch --help >/dev/null 2>&1; then
 	fi
 	rm -f "$tmp/batch.csv"
 else
-	say "[3/4] batch: skipped"
+	say "[3/5] batch: skipped"
 	note "3. batch: skipped: mailout batch not available"
 fi
 
 # ---------------------------------------------------------------------------
 # 4. Start-up: hyperfine without a shell (-N), peers in the same run.
-say "[4/4] start-up: hyperfine --warmup $WARMUP..."
+say "[4/5] start-up: hyperfine --warmup $WARMUP..."
 hf_runs=()
 [ "$quick" = 1 ] && hf_runs=(--runs 10)
 if hyperfine -N --warmup "$WARMUP" "${hf_runs[@]}" --style none --export-csv "$tmp/hf.csv" \
@@ -393,6 +395,21 @@ if hyperfine -N --warmup "$WARMUP" "${hf_runs[@]}" --style none --export-csv "$t
 	row "" "" "msmtp $(ms "$hs")" "$(ratio "$hm" "$hs")" "" "(info)"
 else
 	row "4. start-up" "FAILED" "" "" "" "$(head -1 "$tmp/hf.err")"
+fi
+
+# ---------------------------------------------------------------------------
+# 5. The HTTP API transports, through bench/api.sh's fake Mailgun: a large
+# attachment's peak RSS (streamed, not buffered) and a batch's rate with the
+# journal on.
+say "[5/5] HTTP API (fake Mailgun on 127.0.0.1): ${BIG_MB} MB attachment, $API_ROWS rows batch..."
+if MAILOUT_BIN=$M BIG_MB=$BIG_MB ROWS=$API_ROWS "$bench_dir/api.sh" >"$tmp/api.out" 2>&1; then
+	api_rss=$(awk '/^mailgun, / { for (i = 1; i <= NF; i++) if ($i == "RSS") print $(i + 1) }' "$tmp/api.out")
+	api_mps=$(awk '/^mailgun batch/ { for (i = 1; i <= NF; i++) if ($i == "messages/s") print $(i - 1) }' "$tmp/api.out")
+	row "5. mailgun API, ${BIG_MB} MB attachment: peak RSS" "${api_rss} MB" "" "" "<= 64 MB" "$(verdict "$api_rss" "<=" 64)"
+	row "   mailgun API batch $API_ROWS rows -P4, journal" "$api_mps msg/s" "" "" "" "(info)"
+else
+	row "5. HTTP API" "FAILED" "" "" "" "see stderr"
+	sed 's/^/api.sh: /' "$tmp/api.out" >&2
 fi
 
 # ---------------------------------------------------------------------------
