@@ -20,6 +20,7 @@ import (
 
 	"mailout/delivery"
 	"mailout/message"
+	"mailout/oauth"
 	"mailout/profiles"
 	"mailout/spool"
 )
@@ -178,7 +179,7 @@ func (r *runner) flushDeliver(cfg *profiles.Config) spool.DeliverFunc {
 			return out
 		}
 		res, err := tr.Deliver(ctx, message.Envelope{From: e.Sender, To: e.Recipients}, rawAt{msg, size})
-		deferUntilLogin(res) // kept until someone logs in, never bounced for it
+		res.DeferIf(oauth.NeedsLogin) // kept until someone logs in, never bounced for it
 		decided := map[string]bool{}
 		if res != nil {
 			for _, rr := range res.Recipients {
