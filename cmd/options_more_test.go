@@ -1,13 +1,19 @@
 package cmd
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"mailout/internal/smtptest"
 )
 
 // capturedOptions is what the batch, queue and profile actions would have
@@ -331,6 +337,205 @@ func TestOptionUsageErrors(t *testing.T) {
 			}
 			if out.Len() != 0 && !slices.Contains(tc.argv, "--json") {
 				t.Errorf("Main(%q) stdout %q, want nothing", argv, out)
+			}
+		})
+	}
+}
+
+// sendmailEnv is a test Env whose default config file has one relay
+// profile on srv, an alias for root and local_domain example.com.
+func sendmailEnv(t *testing.T, srv *smtptest.Server, stdin string) (*Env, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	env, out, errb := testEnv(t, stdin)
+	dir := filepath.Join(env.Getenv("XDG_CONFIG_HOME"), "mailout")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeRelayConfig(t, filepath.Join(dir, "config.toml"), srv, "Relay <relay@example.com>")
+	return env, out, errb
+}
+
+func writeRelayConfig(t *testing.T, path string, srv *smtptest.Server, from string) {
+	t.Helper()
+	cfg := fmt.Sprintf("local_domain = \"example.com\"\n\n[aliases]\nroot = \"ops@example.com\"\n\n"+
+		"[profiles.relay]\nhost = %q\nport = %d\ntls = \"none\"\nfrom = %q\n", srv.Host(), srv.Port(), from)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSendmailArgv runs sendmail mode on argv and checks what reached the
+// relay: the envelope and the parts of the message the flags change.
+func TestSendmailArgv(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	const msg = "From: App <app@example.org>\nTo: to@example.org\nCc: cc@example.org\nBcc: hidden@example.org\nSubject: hi\n\nline one\n.\nafter the dot\n"
+	const noFrom = "To: to@example.org\nSubject: hi\n\nbody\n"
+	other := filepath.Join(t.TempDir(), "other.toml")
+	writeRelayConfig(t, other, srv, "other@example.com")
+	tests := []struct {
+		name   string
+		argv   []string // argv[0] included
+		stdin  string
+		from   string   // envelope sender
+		to     []string // envelope recipients
+		has    []string // in the message as received
+		hasNot []string
+		stderr string // in stderr; "" for an empty stderr
+	}{
+		{"recipients as arguments, envelope sender from the profile", []string{"sendmail", "a@example.net"}, msg,
+			"relay@example.com", []string{"a@example.net"}, []string{"From: App <app@example.org>\r\n", "line one"}, []string{"after the dot", "hidden@"}, ""},
+		{"argv[0] a path", []string{"/usr/sbin/sendmail", "a@example.net"}, msg, "relay@example.com", []string{"a@example.net"}, nil, nil, ""},
+		{"argv[0] sendmail.NAME", []string{"sendmail.mailout", "a@example.net"}, msg, "relay@example.com", []string{"a@example.net"}, nil, nil, ""},
+		{"mailout sendmail", []string{"mailout", "sendmail", "a@example.net"}, msg, "relay@example.com", []string{"a@example.net"}, nil, nil, ""},
+		{"-i keeps a lone dot", []string{"sendmail", "-i", "a@example.net"}, msg, "relay@example.com", []string{"a@example.net"},
+			[]string{"\r\n.\r\nafter the dot\r\n"}, nil, ""},
+		{"-oi is -i", []string{"sendmail", "-oi", "a@example.net"}, msg, "relay@example.com", []string{"a@example.net"}, []string{"after the dot"}, nil, ""},
+		{"-t takes To, Cc and Bcc and removes Bcc", []string{"sendmail", "-t"}, msg, "relay@example.com",
+			[]string{"to@example.org", "cc@example.org", "hidden@example.org"}, []string{"To: to@example.org\r\n", "Cc: cc@example.org\r\n"}, []string{"hidden@"}, ""},
+		{"-t plus arguments", []string{"sendmail", "-t", "extra@example.net"}, msg, "relay@example.com",
+			[]string{"extra@example.net", "to@example.org", "cc@example.org", "hidden@example.org"}, nil, nil, ""},
+		{"-f ADDR", []string{"sendmail", "-f", "sender@example.org", "a@example.net"}, msg, "sender@example.org", []string{"a@example.net"}, nil, nil, ""},
+		{"-fADDR", []string{"sendmail", "-fsender@example.org", "a@example.net"}, msg, "sender@example.org", []string{"a@example.net"}, nil, nil, ""},
+		{"-r ADDR is -f", []string{"sendmail", "-r", "sender@example.org", "a@example.net"}, msg, "sender@example.org", []string{"a@example.net"}, nil, nil, ""},
+		{"-F NAME names the added From", []string{"sendmail", "-F", "Jane Doe", "-f", "jane@example.org", "a@example.net"}, noFrom,
+			"jane@example.org", []string{"a@example.net"}, []string{"From: Jane Doe <jane@example.org>\r\n", "Date: ", "Message-ID: <"}, nil, ""},
+		{"-FNAME attached", []string{"sendmail", "-FJane", "-fjane@example.org", "a@example.net"}, noFrom,
+			"jane@example.org", []string{"a@example.net"}, []string{"From: Jane <jane@example.org>\r\n"}, nil, ""},
+		// The added From is the profile's bare address: its display name
+		// is not used (the sendmail package's ProfileFrom is bare).
+		{"a missing From comes from the profile", []string{"sendmail", "a@example.net"}, noFrom,
+			"relay@example.com", []string{"a@example.net"}, []string{"From: relay@example.com\r\n"}, nil, ""},
+		{"combined -tif ADDR", []string{"sendmail", "-tif", "sender@example.org"}, msg, "sender@example.org",
+			[]string{"to@example.org", "cc@example.org", "hidden@example.org"}, []string{"after the dot"}, nil, ""},
+		{"combined -itfADDR", []string{"sendmail", "-itfsender@example.org", "extra@example.net"}, msg, "sender@example.org",
+			[]string{"extra@example.net", "to@example.org", "cc@example.org", "hidden@example.org"}, []string{"after the dot"}, nil, ""},
+		{"-bm is the default mode", []string{"sendmail", "-bm", "a@example.net"}, msg, "relay@example.com", []string{"a@example.net"}, nil, nil, ""},
+		{"-- ends the options", []string{"sendmail", "-i", "--", "a@example.net", "b@example.net"}, msg, "relay@example.com", []string{"a@example.net", "b@example.net"}, nil, nil, ""},
+		{"-v shows the transcript", []string{"sendmail", "-v", "a@example.net"}, msg, "relay@example.com", []string{"a@example.net"}, nil, nil, "MAIL FROM:<relay@example.com>"},
+		{"-C names the config file", []string{"sendmail", "-C", other, "a@example.net"}, msg, "other@example.com", []string{"a@example.net"}, nil, nil, ""},
+		{"DSN and body type flags are accepted", []string{"sendmail", "-N", "failure,delay", "-R", "hdrs", "-V", "env-1", "-B", "8BITMIME", "a@example.net"}, msg,
+			"relay@example.com", []string{"a@example.net"}, nil, nil, ""},
+		{"ignored flags keep their arguments", []string{"sendmail", "-oem", "-odi", "-X", "/tmp/x.log", "-L", "tag", "-h", "17", "-O", "DeliveryMode=b", "-G", "-U", "-m", "-n", "a@example.net"}, msg,
+			"relay@example.com", []string{"a@example.net"}, nil, nil, ""},
+		{"ignored flags with attached arguments", []string{"sendmail", "-X/tmp/x.log", "-Ltag", "-h17", "-ODeliveryMode=b", "a@example.net"}, msg,
+			"relay@example.com", []string{"a@example.net"}, nil, nil, ""},
+		{"unknown flags are ignored", []string{"sendmail", "-Z", "--long", "a@example.net"}, msg, "relay@example.com", []string{"a@example.net"}, nil, nil, ""},
+		{"comma-joined arguments are split", []string{"sendmail", "a@example.net, b@example.net", "c@example.net"}, msg,
+			"relay@example.com", []string{"a@example.net", "b@example.net", "c@example.net"}, nil, nil, ""},
+		{"bare names through aliases and local_domain", []string{"sendmail", "root", "alice"}, msg,
+			"relay@example.com", []string{"ops@example.com", "alice@example.com"}, nil, nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv.Reset()
+			env, out, errb := sendmailEnv(t, srv, tc.stdin)
+			if code := Main(tc.argv, env); code != 0 {
+				t.Fatalf("Main(%q) = %d; stderr %q", tc.argv, code, errb)
+			}
+			if tc.stderr == "" && errb.Len() != 0 || !strings.Contains(errb.String(), tc.stderr) {
+				t.Errorf("Main(%q) stderr %q, want %q", tc.argv, errb, tc.stderr)
+			}
+			if out.Len() != 0 {
+				t.Errorf("Main(%q) stdout %q, want nothing", tc.argv, out)
+			}
+			msgs := srv.Messages()
+			if len(msgs) != 1 {
+				t.Fatalf("Main(%q): relay got %d messages, want 1", tc.argv, len(msgs))
+			}
+			m := msgs[0]
+			if m.From != tc.from || !slices.Equal(m.To, tc.to) {
+				t.Errorf("Main(%q) envelope\n got from %q to %q\nwant from %q to %q", tc.argv, m.From, m.To, tc.from, tc.to)
+			}
+			for _, s := range tc.has {
+				if !strings.Contains(string(m.Data), s) {
+					t.Errorf("Main(%q): message lacks %q:\n%s", tc.argv, s, m.Data)
+				}
+			}
+			for _, s := range tc.hasNot {
+				if strings.Contains(string(m.Data), s) {
+					t.Errorf("Main(%q): message has %q:\n%s", tc.argv, s, m.Data)
+				}
+			}
+		})
+	}
+}
+
+// TestSendmailModes: -bp lists the queue, -q flushes it, -bs speaks SMTP
+// on stdin and stdout.
+func TestSendmailModes(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	for _, argv := range [][]string{{"sendmail", "-bp"}, {"mailout", "sendmail", "-bp"}, {"sendmail", "-q"}, {"sendmail", "-q1h"}} {
+		env, out, errb := sendmailEnv(t, srv, "")
+		if code := Main(argv, env); code != 0 {
+			t.Fatalf("Main(%q) = %d; stderr %q", argv, code, errb)
+		}
+		want := ""
+		if argv[len(argv)-1] == "-bp" {
+			want = "Mail queue is empty\n"
+		}
+		if out.String() != want || errb.Len() != 0 {
+			t.Errorf("Main(%q): stdout %q stderr %q, want stdout %q", argv, out, errb, want)
+		}
+	}
+
+	srv.Reset()
+	session := "EHLO client.example.org\r\nMAIL FROM:<app@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n" +
+		"Subject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n"
+	env, out, errb := sendmailEnv(t, srv, session)
+	if code := Main([]string{"sendmail", "-bs", "-i"}, env); code != 0 {
+		t.Fatalf("sendmail -bs = %d; stderr %q", code, errb)
+	}
+	if !strings.HasPrefix(out.String(), "220 ") || !strings.Contains(out.String(), "\r\n221 ") {
+		t.Errorf("sendmail -bs stdout %q, want a 220 greeting and a 221 goodbye", out)
+	}
+	msgs := srv.Messages()
+	if len(msgs) != 1 || msgs[0].From != "app@example.org" || !slices.Equal(msgs[0].To, []string{"b@example.net"}) {
+		t.Errorf("sendmail -bs relayed %+v, want one message from app@example.org to b@example.net", msgs)
+	}
+}
+
+// TestSendmailUsageErrors: what sendmail mode refuses is 64 with one
+// error line, and nothing is sent.
+func TestSendmailUsageErrors(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	const msg = "Subject: hi\n\nbody\n"
+	tests := []struct {
+		name string
+		argv []string
+		want string
+	}{
+		{"-f without its argument", []string{"sendmail", "-i", "-f"}, "option -f needs an argument"},
+		{"-F without its argument", []string{"sendmail", "-F"}, "option -F needs an argument"},
+		{"-C without its argument", []string{"mailout", "sendmail", "-C"}, "option -C needs an argument"},
+		{"-N without its argument", []string{"sendmail", "-N"}, "option -N needs an argument"},
+		{"-O without its argument", []string{"sendmail", "-O"}, "option -O needs an argument"},
+		{"-bv", []string{"sendmail", "-bv", "root"}, "sendmail mode -bv (verify addresses) is not supported"},
+		{"-bi", []string{"sendmail", "-bi"}, "sendmail mode -bi (initialize the alias database) is not supported"},
+		{"-bt", []string{"sendmail", "-bt"}, "sendmail mode -bt (address test mode) is not supported"},
+		{"-I", []string{"sendmail", "-I"}, "sendmail mode -I (initialize the alias database) is not supported"},
+		{"an option after a recipient", []string{"sendmail", "a@example.net", "-v"},
+			`"-v" after the first recipient: put options before recipients, or "--" before a recipient that starts with "-"`},
+		{"-bp with recipients", []string{"sendmail", "-bp", "a@example.net"}, "sendmail -bp takes no recipients"},
+		{"-q with recipients", []string{"sendmail", "-q", "a@example.net"}, "sendmail -q takes no recipients"},
+		{"-bs with recipients", []string{"sendmail", "-bs", "a@example.net"}, "sendmail -bs takes no recipients"},
+		{"no recipients", []string{"sendmail", "-i"}, "no recipients: name them as arguments or use -t"},
+		{"-t and a message without recipients", []string{"sendmail", "-t"}, "no recipients: name them as arguments or use -t"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv.Reset()
+			env, out, errb := sendmailEnv(t, srv, msg)
+			if code := Main(tc.argv, env); code != exitUsage {
+				t.Fatalf("Main(%q) = %d, want %d; stderr %q", tc.argv, code, exitUsage, errb)
+			}
+			if want := "mailout: " + tc.want + "\n"; errb.String() != want {
+				t.Errorf("Main(%q) stderr\n got %q\nwant %q", tc.argv, errb, want)
+			}
+			if out.Len() != 0 {
+				t.Errorf("Main(%q) stdout %q, want nothing", tc.argv, out)
+			}
+			if n := len(srv.Messages()); n != 0 {
+				t.Errorf("Main(%q): relay got %d messages, want 0", tc.argv, n)
 			}
 		})
 	}
