@@ -36,7 +36,10 @@ func (r *runner) apiOptions(p *profiles.Profile) (delivery.APIOptions, error) {
 
 // awsCredentials is the AWS default chain (environment, shared config and
 // credentials files, SSO, container and instance roles), cached, and the
-// region: aws_region, else the chain's (AWS_REGION, ~/.aws/config).
+// region: aws_region, else the chain's (AWS_REGION, ~/.aws/config). It
+// stays in cmd, the one place that reads the process environment: the
+// SDK's config.LoadDefaultConfig reads os.Getenv and ~/.aws itself and
+// takes no getenv to inject, so delivery only receives the result.
 func awsCredentials(ctx context.Context, region string) (string, aws.CredentialsProvider, error) {
 	var opts []func(*config.LoadOptions) error
 	if region != "" {

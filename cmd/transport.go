@@ -6,10 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -86,50 +83,15 @@ func (r *runner) routeOptions(p *profiles.Profile, rt spool.Route, verbose bool)
 // serverOptions builds an ad-hoc relay from --server/--tls/--user.
 func (r *runner) serverOptions(rt spool.Route) (delivery.RelayOptions, error) {
 	mode := delivery.TLSMode(rt.TLS)
-	host, port, err := splitHostPort(rt.Server, mode)
+	host, port, err := delivery.SplitHostPort(rt.Server, mode)
 	if err != nil {
-		return delivery.RelayOptions{}, err
+		return delivery.RelayOptions{}, usageErrorf("--server %w", err)
 	}
 	o := delivery.RelayOptions{
 		Host: host, Port: port, TLS: mode, Helo: r.heloName(""), Timeout: 30 * time.Second,
 		Auth: delivery.Auth{Username: rt.User, Mechanism: "auto", Secret: r.promptSecret},
 	}
 	return o, nil
-}
-
-func defaultPort(mode delivery.TLSMode) int {
-	switch mode {
-	case delivery.TLSImplicit:
-		return 465
-	case delivery.TLSNone:
-		return 25
-	}
-	return 587
-}
-
-// splitHostPort splits --server's HOST[:PORT]; a bare host or a bracketed
-// IPv6 address takes the TLS mode's default port.
-func splitHostPort(s string, mode delivery.TLSMode) (string, int, error) {
-	if !hasPort(s) {
-		return strings.Trim(s, "[]"), defaultPort(mode), nil
-	}
-	host, portStr, err := net.SplitHostPort(s)
-	if err != nil {
-		return "", 0, usageErrorf("--server %q: %v", s, err)
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 1 || port > 65535 {
-		return "", 0, usageErrorf("--server %q: bad port", s)
-	}
-	return host, port, nil
-}
-
-// hasPort reports whether s names a port: it has a colon after any
-// closing bracket. An unbracketed IPv6 address counts as one with a port,
-// for net.SplitHostPort to refuse.
-func hasPort(s string) bool {
-	i := strings.LastIndexByte(s, ':')
-	return i >= 0 && !strings.Contains(s[i:], "]")
 }
 
 // promptSecret is the --server password: $MAILOUT_PASSWORD, else a prompt

@@ -8,36 +8,25 @@ import (
 	"mailout/spool"
 )
 
-func TestSplitHostPort(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		mode delivery.TLSMode
-		host string
-		port int
-		bad  bool
-	}{
-		{"smtp.example.test", delivery.TLSStartTLS, "smtp.example.test", 587, false},
-		{"smtp.example.test", delivery.TLSImplicit, "smtp.example.test", 465, false},
-		{"127.0.0.1", delivery.TLSNone, "127.0.0.1", 25, false},
-		{"127.0.0.1:2525", delivery.TLSNone, "127.0.0.1", 2525, false},
-		{"[::1]", delivery.TLSStartTLS, "::1", 587, false},
-		{"[::1]:2525", delivery.TLSStartTLS, "::1", 2525, false},
-		{"::1", delivery.TLSStartTLS, "", 0, true},
-		{"[::1", delivery.TLSStartTLS, "", 0, true},
-		{"host:0", delivery.TLSStartTLS, "", 0, true},
-		{"host:smtp", delivery.TLSStartTLS, "", 0, true},
-		{"host:", delivery.TLSStartTLS, "", 0, true},
+// TestServerOptionsBadAddress checks that a --server that does not parse
+// (see delivery.SplitHostPort) is a usage error naming the flag.
+func TestServerOptionsBadAddress(t *testing.T) {
+	r := &runner{env: &Env{Getenv: func(string) string { return "" }}}
+	for in, want := range map[string]string{
+		"::1":       `--server "::1": address ::1: too many colons in address`,
+		"[::1":      `--server "[::1": address [::1: missing ']' in address`,
+		"host:0":    `--server "host:0": bad port`,
+		"host:smtp": `--server "host:smtp": bad port`,
+		"host:":     `--server "host:": bad port`,
 	} {
-		host, port, err := splitHostPort(tt.in, tt.mode)
-		if tt.bad {
-			if err == nil || exitCode(err) != exitUsage {
-				t.Errorf("splitHostPort(%q) = %q, %d, %v; want a usage error", tt.in, host, port, err)
-			}
-			continue
+		_, err := r.serverOptions(spool.Route{Server: in, TLS: string(delivery.TLSStartTLS)})
+		if err == nil || err.Error() != want || exitCode(err) != exitUsage {
+			t.Errorf("serverOptions(%q) error = %v (exit %d), want %q (exit %d)", in, err, exitCode(err), want, exitUsage)
 		}
-		if err != nil || host != tt.host || port != tt.port {
-			t.Errorf("splitHostPort(%q, %s) = %q, %d, %v; want %q, %d", tt.in, tt.mode, host, port, err, tt.host, tt.port)
-		}
+	}
+	o, err := r.serverOptions(spool.Route{Server: "[::1]", TLS: string(delivery.TLSImplicit)})
+	if err != nil || o.Host != "::1" || o.Port != 465 {
+		t.Errorf("serverOptions([::1], tls) = %s:%d, %v; want ::1:465", o.Host, o.Port, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -10,6 +11,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -170,4 +173,24 @@ func daneVerifier(recs []TLSA, host string) func(tls.ConnectionState) error {
 		}
 		return fmt.Errorf("the certificate of %s matches none of its %d TLSA records", host, len(recs))
 	}
+}
+
+// LoopbackNameserver returns "IP:53" of the first nameserver in conf, a
+// resolv.conf, when it is on loopback, else "": only a local validating
+// resolver's AD bit can be trusted (RFC 7672 section 2.1.1), so only such
+// a one may become a [DNSSECResolver]. The caller opens the file; this
+// rule is DANE's, so it lives here and not in cmd.
+func LoopbackNameserver(conf io.Reader) string {
+	sc := bufio.NewScanner(conf)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 || fields[0] != "nameserver" {
+			continue
+		}
+		if ip := net.ParseIP(fields[1]); ip != nil && ip.IsLoopback() {
+			return net.JoinHostPort(ip.String(), "53")
+		}
+		return ""
+	}
+	return ""
 }
