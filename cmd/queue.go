@@ -76,11 +76,14 @@ type queueOptions struct {
 func queueAction(needID bool, run func(context.Context, queueOptions) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		o := queueOptions{config: globalString(c, "config"), json: globalBool(c, "json"), due: c.Bool("due")}
-		if needID {
-			if c.NArg() != 1 {
-				return usageErrorf("%s needs one queue ID (see 'mailout queue list')", c.Command.FullName())
-			}
+		switch {
+		case needID && c.NArg() != 1:
+			return usageErrorf("queue %s needs one queue ID (see 'mailout queue list')", c.Command.Name)
+		case needID:
 			o.id = c.Args().First()
+		case c.NArg() > 0:
+			// "queue flush ID" must not flush every entry.
+			return usageErrorf("queue %s takes no arguments (got %q)", c.Command.Name, c.Args().First())
 		}
 		return run(c.Context, o)
 	}
