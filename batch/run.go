@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"runtime/debug"
+	"slices"
 	"sync"
 )
 
@@ -38,6 +39,10 @@ type Outcome struct {
 
 	line   int        // the row's line, from the Job
 	result *RowResult // what Send's work found
+	// ack, when set, is told once the outcome is handled: a worker that
+	// failed a row waits for it before it starts another, so that the
+	// run stops after exactly --max-errors failed rows.
+	ack chan<- struct{}
 }
 
 // Options tune [Run].
@@ -49,7 +54,39 @@ type Options struct {
 	// MaxErrors is the number of failed outcomes after which Run starts no new
 	// job; 0 or less means no limit.
 	MaxErrors int
+	// ahead is how many jobs beyond one per worker may be taken and queued
+	// for the next free worker, so that a worker that holds a job back
+	// finds its next one waiting; Send sets it when it pipelines.
+	ahead int
 }
+
+// worker runs jobs for [runWorkers]; worker w is only ever called from one
+// goroutine.
+type worker interface {
+	// Work runs j on worker w and returns the outcomes it decided: j's
+	// own, or, for a worker that holds jobs back to overlap each with the
+	// next (SMTP pipelining), those of the jobs it took before. Each
+	// outcome names its job by Row. Every job gets exactly one outcome,
+	// from Work or from Flush.
+	Work(ctx context.Context, w int, j Job) []Outcome
+	// Flush decides every job worker w holds back. runWorkers calls it
+	// whenever no job is waiting for the worker, so a held job never
+	// waits for a row that is not there yet.
+	Flush(ctx context.Context, w int) []Outcome
+}
+
+// funcWorker is a worker that holds nothing back.
+type funcWorker func(ctx context.Context, w int, j Job) Outcome
+
+func (f funcWorker) Work(ctx context.Context, w int, j Job) []Outcome {
+	out := f(ctx, w, j)
+	if out.Row == 0 {
+		out.Row = j.Row.Num
+	}
+	return []Outcome{out}
+}
+
+func (funcWorker) Flush(context.Context, int) []Outcome { return nil }
 
 // PanicError is the error of the outcome of a job whose work panicked. Such an
 // outcome is failed and fatal.
@@ -85,22 +122,27 @@ func (e *PanicError) Error() string { return fmt.Sprintf("internal error: panic:
 func Run(ctx context.Context, jobs iter.Seq[Job], o Options,
 	work func(ctx context.Context, worker int, j Job) Outcome,
 	done func(Outcome) error) error {
+	return runWorkers(ctx, jobs, o, funcWorker(work), done)
+}
+
+// runWorkers is [Run] with a worker that may hold jobs back: up to
+// o.Parallel + o.ahead jobs are then in flight, and at most that many rows
+// in memory. A job taken but not yet started by a worker when the run
+// stops is dropped without an outcome, like the jobs never taken.
+func runWorkers(ctx context.Context, jobs iter.Seq[Job], o Options, wk worker, done func(Outcome) error) error {
 	parallel := max(o.Parallel, 1)
+	limit := parallel + max(o.ahead, 0)
 
 	next, stopJobs := iter.Pull(jobs)
 	defer stopJobs()
 
-	// Both channels hold Parallel items, and at most Parallel jobs are in
-	// flight, so neither the dispatch below nor a worker's send ever blocks.
-	jobCh := make(chan Job, parallel)
-	results := make(chan Outcome, parallel)
+	// Both channels hold as many items as may be in flight, so neither the
+	// dispatch below nor a worker's send ever blocks.
+	jobCh := make(chan Job, limit)
+	results := make(chan Outcome, limit)
 	var wg sync.WaitGroup
 	for w := range parallel {
-		wg.Go(func() {
-			for j := range jobCh {
-				results <- runJob(ctx, w, j, work)
-			}
-		})
+		wg.Go(func() { runWorker(ctx, w, wk, jobCh, results, o.ahead > 0) })
 	}
 	defer func() {
 		close(jobCh)
@@ -125,6 +167,16 @@ func Run(ctx context.Context, jobs iter.Seq[Job], o Options,
 			stopErr = err
 			pending = nil
 			cancelWait()
+		}
+		// The jobs no worker has started yet never start.
+		for o.ahead > 0 {
+			select {
+			case <-jobCh:
+				inFlight--
+				continue
+			default:
+			}
+			break
 		}
 	}
 	start := func(j Job) {
@@ -154,7 +206,7 @@ func Run(ctx context.Context, jobs iter.Seq[Job], o Options,
 		// Take the next job only once a worker is free, so that a slow worker
 		// holds back the source instead of rows piling up in memory; then wait
 		// for its rate slot.
-		if stopErr == nil && !exhausted && pending == nil && inFlight < parallel {
+		if stopErr == nil && !exhausted && pending == nil && inFlight < limit {
 			if err := ctx.Err(); err != nil {
 				stop(err)
 			} else if j, ok := next(); !ok {
@@ -178,6 +230,9 @@ func Run(ctx context.Context, jobs iter.Seq[Job], o Options,
 		case out := <-results:
 			inFlight--
 			handle(out)
+			if out.ack != nil {
+				out.ack <- struct{}{}
+			}
 		case err := <-slot:
 			slot = nil
 			if err != nil {
@@ -193,20 +248,83 @@ func Run(ctx context.Context, jobs iter.Seq[Job], o Options,
 	}
 }
 
-// runJob calls work, turning a panic into a fatal outcome so that the
-// outcomes of the other workers still reach the journal.
-func runJob(ctx context.Context, worker int, j Job, work func(context.Context, int, Job) Outcome) (out Outcome) {
+// runWorker is worker w's loop: it takes jobs, and flushes whatever it
+// holds back whenever no job is waiting.
+func runWorker(ctx context.Context, w int, wk worker, jobCh <-chan Job, results chan<- Outcome, ahead bool) {
+	var open []Job // taken, their outcome still to come
+	// With jobs queued ahead, a failure waits until the run has counted
+	// it, and perhaps stopped and dropped the queued jobs, before this
+	// worker takes the next.
+	ack := make(chan struct{}, 1)
+	emit := func(outs []Outcome) {
+		for _, out := range outs {
+			i := slices.IndexFunc(open, func(j Job) bool { return j.Row.Num == out.Row })
+			switch {
+			case i < 0 && len(open) == 1:
+				i = 0 // a worker holding nothing back may renumber its row
+			case i < 0:
+				continue // not a job of this worker's: nothing waits for it
+			}
+			j := open[i]
+			open = slices.Delete(open, i, i+1)
+			if out.Key == "" {
+				out.Key = j.Key
+			}
+			out.line = j.Row.Line
+			if ahead && out.Status == StatusFailed {
+				out.ack = ack
+				results <- out
+				<-ack
+				continue
+			}
+			results <- out
+		}
+	}
+	for {
+		var (
+			j  Job
+			ok bool
+		)
+		if len(open) > 0 {
+			select {
+			case j, ok = <-jobCh:
+			default:
+				emit(guard(open, func() []Outcome { return wk.Flush(ctx, w) }))
+				emit(unanswered(open))
+				continue
+			}
+		} else {
+			j, ok = <-jobCh
+		}
+		if !ok {
+			return
+		}
+		open = append(open, j)
+		emit(guard(open, func() []Outcome { return wk.Work(ctx, w, j) }))
+	}
+}
+
+// guard calls f, turning a panic into a fatal outcome for every open job,
+// so that the outcomes of the other workers still reach the journal.
+func guard(open []Job, f func() []Outcome) (outs []Outcome) {
 	defer func() {
 		if p := recover(); p != nil {
-			out = Outcome{Status: StatusFailed, Err: &PanicError{Value: p, Stack: debug.Stack()}, Fatal: true}
+			err := &PanicError{Value: p, Stack: debug.Stack()}
+			outs = outs[:0]
+			for _, j := range open {
+				outs = append(outs, Outcome{Row: j.Row.Num, Status: StatusFailed, Err: err, Fatal: true})
+			}
 		}
-		if out.Row == 0 {
-			out.Row = j.Row.Num
-		}
-		if out.Key == "" {
-			out.Key = j.Key
-		}
-		out.line = j.Row.Line
 	}()
-	return work(ctx, worker, j)
+	return f()
+}
+
+// unanswered fails the jobs a Flush left without an outcome, which would
+// otherwise hold the run up for ever.
+func unanswered(open []Job) []Outcome {
+	var outs []Outcome
+	for _, j := range open {
+		outs = append(outs, Outcome{Row: j.Row.Num, Status: StatusFailed, Err: errors.New("internal error: no outcome"), Fatal: true})
+	}
+	return outs
 }

@@ -61,9 +61,11 @@ const (
 // commit while the sends go on: enough to keep them going through a commit
 // of a few milliseconds (an fsync on a busy disk, and the writer waiting
 // for a CPU), which at --parallel 4 and 10,000 messages a second is 20 to
-// 50 lines; a smaller window stalls the sends. So a crash costs at most K = (WindowPerWorker+1) ×
-// Parallel rows sent again by the re-run: the lines waiting, and the messages
-// in flight, which a server may have accepted just before.
+// 50 lines; a smaller window stalls the sends. So a crash costs at most
+// K = (WindowPerWorker+1) × Parallel rows sent again by the re-run: the
+// lines waiting, and the messages in flight, which a server may have
+// accepted just before (two per worker through a relay that pipelines,
+// whose window is one line per worker smaller).
 const WindowPerWorker = 16
 
 // StopGrace is how long the messages being sent when a run is stopped
@@ -248,8 +250,16 @@ func Send(ctx context.Context, o SendOptions, d Deps) (Tally, error) {
 	if parallel == 0 {
 		return Tally{}, errors.New("batch: no transport to send with")
 	}
+	// Through a relay, each worker holds one row back while it sends the
+	// next (see Work): two messages in flight, so the journal's window is
+	// one row smaller and a crash costs the same K.
+	_, pipelining := d.Pools[0].(*delivery.RelayPool)
 	if o.Journal != nil {
-		o.Journal.SetWindow(WindowPerWorker * parallel)
+		if pipelining {
+			o.Journal.SetWindow((WindowPerWorker - 1) * parallel)
+		} else {
+			o.Journal.SetWindow(WindowPerWorker * parallel)
+		}
 	}
 	if o.Count && d.Start != nil {
 		n, first, err := s.countPending()
@@ -280,7 +290,14 @@ func Send(ctx context.Context, o SendOptions, d Deps) (Tally, error) {
 	var release func()
 	s.sendCtx, release = lingering(ctx, StopGrace)
 	defer release()
-	runErr := Run(ctx, s.jobs(rows), Options{Parallel: parallel, Limiter: o.Limiter, MaxErrors: o.MaxErrors}, s.work, s.done)
+	ro := Options{Parallel: parallel, Limiter: o.Limiter, MaxErrors: o.MaxErrors}
+	var wk worker = funcWorker(s.work)
+	if pipelining {
+		// A worker holding a row back finds the next one in the queue.
+		wk, ro.ahead = s, parallel
+		s.held = make([]*RowResult, parallel)
+	}
+	runErr := runWorkers(ctx, s.jobs(rows), ro, wk, s.done)
 	if o.Journal != nil {
 		if err := o.Journal.Sync(); err != nil && runErr == nil {
 			runErr = &OutputError{Err: err}
@@ -321,6 +338,9 @@ type sender struct {
 	// 25 minutes with --queue-on-failure), and the spool or the re-run
 	// does the waiting.
 	down atomic.Bool
+	// held is, per worker, the row whose message its pool holds back
+	// (see Work); each worker touches only its own.
+	held []*RowResult
 }
 
 // lingering returns a context that ends grace after ctx does. A message
@@ -418,15 +438,34 @@ func (s *sender) jobs(rows *Reader) func(yield func(Job) bool) {
 
 // work composes and delivers one row, on worker w.
 func (s *sender) work(ctx context.Context, w int, j Job) Outcome {
-	res := &RowResult{Row: j.Row.Num, Line: j.Row.Line}
-	out := Outcome{Status: StatusFailed, result: res}
-	m, err := s.d.Compose(j.Row)
-	if err != nil {
-		res.Err, out.Err, out.Fatal = err, err, s.d.Fatal(err)
+	res, out, ok := s.compose(j)
+	if !ok {
 		return out
 	}
+	return s.settle(ctx, w, res, nil)
+}
+
+// compose renders j's message; ok is false, with the row's outcome, when
+// it cannot be.
+func (s *sender) compose(j Job) (*RowResult, Outcome, bool) {
+	res := &RowResult{Row: j.Row.Num, Line: j.Row.Line}
+	m, err := s.d.Compose(j.Row)
+	if err != nil {
+		res.Err = err
+		return res, Outcome{Row: j.Row.Num, Status: StatusFailed, result: res, Err: err, Fatal: s.d.Fatal(err)}, false
+	}
 	res.Mail = m
-	res.Result, err = s.deliver(ctx, s.d.Pools[w], m)
+	return res, Outcome{}, true
+}
+
+// settle delivers res's message on worker w, starting from the outcome of
+// a first attempt already made when first is not nil, and gives the row
+// its outcome.
+func (s *sender) settle(ctx context.Context, w int, res *RowResult, first *delivery.Sent) Outcome {
+	out := Outcome{Row: res.Row, Status: StatusFailed, result: res}
+	m := res.Mail
+	var err error
+	res.Result, err = s.deliver(ctx, s.d.Pools[w], m, first)
 	if err != nil && s.d.Queue != nil {
 		if pending := res.Result.Pending(); len(pending) > 0 {
 			res.QueueID, err = s.d.Queue(m, res.Result, pending, err)
@@ -443,10 +482,68 @@ func (s *sender) work(ctx context.Context, w int, j Job) Outcome {
 	return out
 }
 
+// Work is work through a pool that pipelines (a relay offering
+// PIPELINING): the row's message is handed to [delivery.RelayPool.Send],
+// which holds it back until the next row's envelope goes out behind its end
+// of data, so each row costs one round trip instead of two. It returns the
+// outcomes of the rows decided, this one or the one held before.
+func (s *sender) Work(ctx context.Context, w int, j Job) []Outcome {
+	rp, ok := s.d.Pools[w].(*delivery.RelayPool)
+	if !ok {
+		return []Outcome{s.work(ctx, w, j)}
+	}
+	res, out, ok := s.compose(j)
+	if !ok {
+		return []Outcome{out}
+	}
+	// The rows in the order Send decides them: the one held before, if
+	// any, then this one.
+	fifo := []*RowResult{res}
+	if prev := s.held[w]; prev != nil {
+		fifo = []*RowResult{prev, res}
+	}
+	s.held[w] = nil
+	sents := rp.Send(s.sendCtx, res.Mail.Envelope, res.Mail.Message)
+	if len(sents) < len(fifo) {
+		s.held[w] = res
+	}
+	for _, st := range sents {
+		if st.Err != nil {
+			// A retry goes through Deliver, which must find nothing
+			// held back.
+			if st, ok := rp.Flush(); ok {
+				sents = append(sents, st)
+				s.held[w] = nil
+			}
+			break
+		}
+	}
+	outs := make([]Outcome, 0, len(sents))
+	for i := range sents {
+		outs = append(outs, s.settle(ctx, w, fifo[i], &sents[i]))
+	}
+	return outs
+}
+
+// Flush decides the row worker w holds back, if any.
+func (s *sender) Flush(ctx context.Context, w int) []Outcome {
+	rp, ok := s.d.Pools[w].(*delivery.RelayPool)
+	res := s.held[w]
+	if !ok || res == nil {
+		return nil
+	}
+	s.held[w] = nil
+	st, ok := rp.Flush()
+	if !ok {
+		st = delivery.Sent{Err: errors.New("internal error: the held message is gone")}
+	}
+	return []Outcome{s.settle(ctx, w, res, &st)}
+}
+
 // deliver sends m, retrying temporary failures with back-off; a retry goes
 // only to the recipients still pending. It returns the result of every
 // recipient, in envelope order.
-func (s *sender) deliver(ctx context.Context, tr delivery.Transport, m *Mail) (*delivery.Result, error) {
+func (s *sender) deliver(ctx context.Context, tr delivery.Transport, m *Mail, first *delivery.Sent) (*delivery.Result, error) {
 	final := make(map[string]delivery.RecipientResult, len(m.Envelope.To))
 	rcpts := m.Envelope.To
 	name := ""
@@ -461,7 +558,15 @@ func (s *sender) deliver(ctx context.Context, tr delivery.Transport, m *Mail) (*
 		tries++
 		env := m.Envelope
 		env.To = rcpts
-		res, err := tr.Deliver(s.sendCtx, env, m.Message)
+		var (
+			res *delivery.Result
+			err error
+		)
+		if first != nil {
+			res, err, first = first.Result, first.Err, nil
+		} else {
+			res, err = tr.Deliver(s.sendCtx, env, m.Message)
+		}
 		var de *delivery.Error
 		if errors.As(err, &de) {
 			asked = de.RetryAfter

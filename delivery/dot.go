@@ -60,6 +60,12 @@ func (d *dotWriter) Write(b []byte) (int, error) {
 // Close ends the data: a line break unless at the start of a line, then
 // ".\r\n"; and flushes.
 func (d *dotWriter) Close() error {
+	d.end()
+	return d.w.Flush()
+}
+
+// end writes the end of data into the buffer, without flushing it.
+func (d *dotWriter) end() {
 	switch d.state {
 	default:
 		d.w.WriteByte('\r')
@@ -70,5 +76,4 @@ func (d *dotWriter) Close() error {
 	case dotBeginLine:
 		d.w.WriteString(".\r\n")
 	}
-	return d.w.Flush()
 }

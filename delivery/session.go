@@ -72,6 +72,24 @@ type conn struct {
 	// outcome is how an MX connection is protected, for its results;
 	// zero for a relay.
 	outcome tlsOutcome
+	// held is the message sendAhead wrote whose reply is still unread.
+	held *held
+}
+
+// held is a message whose data is written and ended but whose reply is
+// still to be read, so that the next message's envelope can follow its end
+// of data in the same write (RFC 2920 section 3.1).
+type held struct {
+	to       []string // the envelope's recipients
+	accepted []string
+	res      *Result // the recipients refused at RCPT
+	errs     []error
+}
+
+// sent is the outcome of one message on a conn.
+type sent struct {
+	rs  []RecipientResult
+	err error
 }
 
 // open dials and brings a session up to the point where MAIL can be sent.
@@ -351,18 +369,121 @@ func (cn *conn) send(ctx context.Context, env message.Envelope, msg message.Mess
 		return orderLike(env.To, res.Recipients), Worst(append(errs, e)...)
 	}
 	reply, err := cn.endData(w)
+	r := cn.ended(&held{to: env.To, accepted: accepted, res: res, errs: errs}, reply, err)
+	return r.rs, r.err
+}
+
+// ended gives a message its outcome from the reply to its end of data.
+func (cn *conn) ended(h *held, reply string, err error) sent {
+	res := h.res
 	if err != nil {
 		cn.log.line("<-", "%v", err)
 		e := replyError("data", cn.host, "", err)
 		cn.broken = cn.broken || e.Code == 0
-		res.failAll(accepted, cn.host, e)
-		return orderLike(env.To, res.Recipients), Worst(append(errs, e)...)
+		res.failAll(h.accepted, cn.host, e)
+		return sent{orderLike(h.to, res.Recipients), Worst(append(h.errs, e)...)}
 	}
 	cn.log.line("<-", "%s", reply)
-	for _, a := range accepted {
+	for _, a := range h.accepted {
 		res.Recipients = append(res.Recipients, RecipientResult{Address: a, Status: Accepted, Host: cn.host, Reply: reply})
 	}
-	return orderLike(env.To, res.Recipients), Worst(errs...)
+	return sent{orderLike(h.to, res.Recipients), Worst(h.errs...)}
+}
+
+// pipelines reports whether the server takes commands in groups.
+func (cn *conn) pipelines() bool {
+	ok, _ := cn.c.Extension("PIPELINING")
+	return ok
+}
+
+// sendAhead is send through a server that offers PIPELINING, except that
+// the message's end of data is left in the write buffer and its reply
+// unread (cn.held): the next sendAhead writes its envelope behind it, so
+// one write and one round trip carry the end of one message and the
+// envelope of the next. It returns the outcome of the message held before,
+// if there was one, and this message's own unless it is now held.
+func (cn *conn) sendAhead(env message.Envelope, msg message.Message) (prev, cur *sent) {
+	fail := func(err *Error) *sent {
+		res := &Result{}
+		res.failAll(env.To, cn.host, err)
+		return &sent{res.Recipients, err}
+	}
+	if utf8Needed(env) {
+		if ok, _ := cn.c.Extension("SMTPUTF8"); !ok {
+			return cn.flushHeld(), fail(&Error{Kind: Unavailable, Op: "mail", Host: cn.host, Err: errors.New("an address has a non-ASCII local part and the server does not offer SMTPUTF8")})
+		}
+	}
+	if e := cn.writeEnvelope(env); e != nil {
+		if cn.broken {
+			return cn.lostHeld(e), fail(e)
+		}
+		return cn.flushHeld(), fail(e)
+	}
+	if cn.held != nil {
+		if prev = cn.readHeld(); cn.broken {
+			return prev, fail(netError("mail", cn.host, errors.New("connection lost before the server answered MAIL")))
+		}
+	}
+	res := &Result{}
+	var errs []error
+	accepted, w, fatal := cn.readEnvelope(env, res, &errs)
+	if fatal != nil {
+		res.failAll(remaining(env.To, res.Recipients), cn.host, fatal)
+		return prev, &sent{orderLike(env.To, res.Recipients), Worst(append(errs, fatal)...)}
+	}
+	if len(accepted) == 0 {
+		return prev, &sent{orderLike(env.To, res.Recipients), Worst(errs...)}
+	}
+	if _, err := msg.WriteTo(w); err != nil {
+		cn.broken = true
+		var ie *message.InputError
+		if errors.As(err, &ie) {
+			return prev, &sent{nil, err}
+		}
+		e := netError("data", cn.host, err)
+		res.failAll(accepted, cn.host, e)
+		return prev, &sent{orderLike(env.To, res.Recipients), Worst(append(errs, e)...)}
+	}
+	w.end()
+	cn.held = &held{to: env.To, accepted: accepted, res: res, errs: errs}
+	return prev, nil
+}
+
+// flushHeld sends the held message's end of data and reads its reply; nil
+// when no message is held.
+func (cn *conn) flushHeld() *sent {
+	if cn.held == nil {
+		return nil
+	}
+	if err := cn.c.Text.W.Flush(); err != nil {
+		cn.broken = true
+		return cn.lostHeld(netError("data", cn.host, err))
+	}
+	return cn.readHeld()
+}
+
+// readHeld reads the reply to the held message's end of data.
+func (cn *conn) readHeld() *sent {
+	h := cn.held
+	cn.held = nil
+	code, msg, err := cn.c.Text.ReadResponse(250)
+	r := cn.ended(h, fmt.Sprintf("%d %s", code, msg), err)
+	return &r
+}
+
+// lostHeld fails the held message, if any, with a connection lost before
+// its reply: the server may have taken it, so it is not retried at once.
+func (cn *conn) lostHeld(e *Error) *sent {
+	h := cn.held
+	if h == nil {
+		return nil
+	}
+	cn.held = nil
+	if e.Op != "data" {
+		e = &Error{Kind: e.Kind, Op: "data", Host: e.Host, Err: e.Err}
+	}
+	h.res.failAll(h.accepted, cn.host, e)
+	return &sent{orderLike(h.to, h.res.Recipients), Worst(append(h.errs, e)...)}
 }
 
 // remaining lists the recipients without a result yet.
@@ -419,6 +540,19 @@ func (cn *conn) envelope(env message.Envelope, res *Result, errs *[]error) ([]st
 // reads the replies in order (RFC 2920): two round trips per message
 // instead of three plus one per recipient.
 func (cn *conn) pipelinedEnvelope(env message.Envelope, res *Result, errs *[]error) ([]string, io.WriteCloser, *Error) {
+	if e := cn.writeEnvelope(env); e != nil {
+		return nil, nil, e
+	}
+	accepted, w, fatal := cn.readEnvelope(env, res, errs)
+	if w == nil {
+		return accepted, nil, fatal
+	}
+	return accepted, w, fatal
+}
+
+// writeEnvelope writes MAIL, every RCPT and DATA behind whatever the write
+// buffer holds and sends them in one write.
+func (cn *conn) writeEnvelope(env message.Envelope) *Error {
 	t := cn.c.Text
 	params := ""
 	if ok, _ := cn.c.Extension("8BITMIME"); ok {
@@ -433,17 +567,30 @@ func (cn *conn) pipelinedEnvelope(env message.Envelope, res *Result, errs *[]err
 		cmds = append(cmds, "RCPT TO:<"+r+">")
 	}
 	cmds = append(cmds, "DATA")
+	// Every command is checked before any is written: the buffer may
+	// hold a message's end of data, which must go out alone then.
 	for _, c := range cmds {
 		if strings.ContainsAny(c, "\r\n") {
-			return nil, nil, &Error{Kind: Data, Op: "mail", Err: errors.New("an address contains a line break")}
+			return &Error{Kind: Data, Op: "mail", Err: errors.New("an address contains a line break")}
 		}
+	}
+	for _, c := range cmds {
 		cn.log.line("->", "%s", c)
 		t.W.WriteString(c + "\r\n")
 	}
 	if err := t.W.Flush(); err != nil {
 		cn.broken = true
-		return nil, nil, netError("mail", cn.host, err)
+		return netError("mail", cn.host, err)
 	}
+	return nil
+}
+
+// readEnvelope reads the replies to writeEnvelope's commands, in order.
+// Refused recipients go into res; a failure that ends the transaction is
+// returned. With a recipient accepted and DATA too, it returns the writer
+// for the message's content.
+func (cn *conn) readEnvelope(env message.Envelope, res *Result, errs *[]error) ([]string, *dotWriter, *Error) {
+	t := cn.c.Text
 	read := func(op, rcpt string, expect int) *Error {
 		code, msg, err := t.ReadResponse(expect)
 		if err != nil {
@@ -548,6 +695,7 @@ func utf8Needed(env message.Envelope) bool {
 
 // close ends the session politely.
 func (cn *conn) close() {
+	cn.flushHeld() // a caller that wanted its outcome asked for it first
 	if !cn.broken {
 		cn.c.Quit()
 	}
