@@ -107,7 +107,7 @@ func (r *runner) queueMessage(cfg *profiles.Config, og *outgoing, pending []stri
 	if err != nil {
 		return "", err
 	}
-	e := spool.Entry{Sender: og.env.From, Recipients: pending, Route: routeFor(og.profile, del), Attempts: 1, LastError: oneLine(lastErr.Error())}
+	e := spool.Entry{Sender: og.env.From, Recipients: pending, DSN: og.env.DSN, Route: routeFor(og.profile, del), Attempts: 1, LastError: oneLine(lastErr.Error())}
 	e.HonorRetryAfter(lastErr, r.env.Now())
 	id, err := sp.Put(e, og.msg)
 	if err != nil {
