@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -483,7 +482,7 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Opt
 		}
 	}
 
-	if err := r.checkSPF(ctx, txt, p, rep, "a mx"); err != nil {
+	if err := r.checkSPF(ctx, txt, p, rep, delivery.SPFMechanism(delivery.TransportMX)); err != nil {
 		return err
 	}
 
@@ -501,7 +500,8 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Opt
 
 // checkSPF looks up the From domain's SPF record, as receivers will, and
 // warns when there is none, or when it does not name mech, the
-// mechanism that covers the servers sending for this profile.
+// mechanism that covers the servers sending for this profile (see
+// delivery.SPFMechanism and delivery.SPFNames).
 func (r *runner) checkSPF(ctx context.Context, txt delivery.TXTResolver, p *profiles.Profile, rep *testReport, mech string) error {
 	from, err := r.defaultFrom(p)
 	if err != nil {
@@ -522,7 +522,7 @@ func (r *runner) checkSPF(ctx context.Context, txt delivery.TXTResolver, p *prof
 	switch {
 	case spf.Record == "" && spf.Error == "":
 		fmt.Fprintf(r.env.Stderr, "mailout: warning: %s publishes no SPF record; receivers may refuse or junk mail from this host: publish a TXT record such as \"v=spf1 %s ~all\"\n", fromDomain, mech)
-	case spf.Record != "" && strings.HasPrefix(mech, "include:") && !slices.Contains(strings.Fields(spf.Record), mech):
+	case spf.Record != "" && !delivery.SPFNames(spf.Record, mech):
 		fmt.Fprintf(r.env.Stderr, "mailout: warning: the SPF record of %s does not name %s; add it, or receivers may refuse or junk what the provider sends for you\n", fromDomain, mech)
 	}
 	return nil
@@ -544,13 +544,7 @@ func (r *runner) testAPI(ctx context.Context, p *profiles.Profile, o delivery.Op
 	if txt == nil {
 		txt = net.DefaultResolver
 	}
-	return r.checkSPF(ctx, txt, p, rep, "include:"+spfInclude[o.Transport])
-}
-
-// spfInclude is the SPF include that covers each provider's servers.
-var spfInclude = map[delivery.TransportKind]string{
-	delivery.TransportGraph: "spf.protection.outlook.com", delivery.TransportGmail: "_spf.google.com",
-	delivery.TransportSES: "amazonses.com", delivery.TransportMailgun: "mailgun.org", delivery.TransportSparkPost: "sparkpostmail.com",
+	return r.checkSPF(ctx, txt, p, rep, delivery.SPFMechanism(o.Transport))
 }
 
 func (r *runner) printTestReport(rep *testReport) error {

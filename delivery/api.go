@@ -112,6 +112,7 @@ type provider struct {
 	name  string
 	base  string   // default base URL
 	hosts []string // domains whose servers enforce limit (see enforcesLimit)
+	spf   string   // the SPF include that covers the servers sending for it (see SPFMechanism)
 	// limit is the largest message the provider takes; limitBody says it
 	// counts the request body (graph's base64), not the MIME message.
 	limit     int64
