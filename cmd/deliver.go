@@ -11,6 +11,7 @@ import (
 
 	"mailout/delivery"
 	"mailout/message"
+	"mailout/oauth"
 	"mailout/profiles"
 )
 
@@ -159,7 +160,10 @@ func (r *runner) deliverOutgoing(ctx context.Context, cfg *profiles.Config, og *
 	}
 	err = tokenRefusedHint(og.profile, err)
 	if del.queueForLogin {
-		deferUntilLogin(res)
+		// Recipients refused only for a new login are deferred, so
+		// sendmail mode spools them: cron mail is never lost to an
+		// expired token.
+		res.DeferIf(oauth.NeedsLogin)
 	}
 	if del.queueOnFailure && res != nil {
 		if pending := res.Pending(); len(pending) > 0 {

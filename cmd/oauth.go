@@ -137,22 +137,6 @@ func oauthDeliveryError(err error) error {
 	return &delivery.Error{Kind: kind, Op: "auth", Err: err}
 }
 
-// deferUntilLogin marks the recipients that failed only because the
-// profile's grant needs a new login as deferred, so that sendmail mode
-// spools them (cron mail is never lost to an expired token) and a queue
-// flush keeps them until someone logs in. Their reply says what to do.
-func deferUntilLogin(res *delivery.Result) {
-	if res == nil {
-		return
-	}
-	for i, rr := range res.Recipients {
-		if rr.Status == delivery.Refused && oauth.KindOf(rr.Err) == oauth.LoginRequired {
-			res.Recipients[i].Status = delivery.Deferred
-			res.Recipients[i].Reply = oneLine(rr.Err.Error())
-		}
-	}
-}
-
 // tokenRefusedHint explains an OAuth profile's token that the server
 // itself refused (the identity provider gave it, so the grant is fine).
 func tokenRefusedHint(p *profiles.Profile, err error) error {

@@ -106,7 +106,11 @@ func profileAction(run func(context.Context, profileOptions) error) cli.ActionFu
 	return func(c *cli.Context) error {
 		o := profileOptions{command: c.Command.Name, config: globalString(c, "config"),
 			json: globalBool(c, "json"), verbose: globalBool(c, "verbose"), del: readDeliveryOptions(c),
-			to: c.String("to"), device: c.Bool("device"), browser: c.Bool("browser")}
+			device: c.Bool("device"), browser: c.Bool("browser")}
+		if o.command == "test" {
+			// Only test has --to; elsewhere c.String would find send's --to.
+			o.to = c.String("to")
+		}
 		switch {
 		case o.command == "list" && c.NArg() > 0:
 			return usageErrorf("profile list takes no arguments")

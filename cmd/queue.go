@@ -6,20 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"mailout/delivery"
-	"mailout/message"
+	"mailout/oauth"
 	"mailout/profiles"
 	"mailout/spool"
 )
@@ -78,11 +76,14 @@ type queueOptions struct {
 func queueAction(needID bool, run func(context.Context, queueOptions) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		o := queueOptions{config: globalString(c, "config"), json: globalBool(c, "json"), due: c.Bool("due")}
-		if needID {
-			if c.NArg() != 1 {
-				return usageErrorf("%s needs one queue ID (see 'mailout queue list')", c.Command.FullName())
-			}
+		switch {
+		case needID && c.NArg() != 1:
+			return usageErrorf("queue %s needs one queue ID (see 'mailout queue list')", c.Command.Name)
+		case needID:
 			o.id = c.Args().First()
+		case c.NArg() > 0:
+			// "queue flush ID" must not flush every entry.
+			return usageErrorf("queue %s takes no arguments (got %q)", c.Command.Name, c.Args().First())
 		}
 		return run(c.Context, o)
 	}
@@ -107,12 +108,7 @@ func (r *runner) queueMessage(cfg *profiles.Config, og *outgoing, pending []stri
 		return "", err
 	}
 	e := spool.Entry{Sender: og.env.From, Recipients: pending, Route: routeFor(og.profile, del), Attempts: 1, LastError: oneLine(lastErr.Error())}
-	// A server that said when to come back (HTTP Retry-After) is not
-	// tried earlier by "queue flush --due".
-	var de *delivery.Error
-	if errors.As(lastErr, &de) && de.RetryAfter > spool.Backoff(e.Attempts) {
-		e.NextAttempt = r.env.Now().Add(de.RetryAfter).UTC()
-	}
+	e.HonorRetryAfter(lastErr, r.env.Now())
 	id, err := sp.Put(e, og.msg)
 	if err != nil {
 		return "", withCode(exitIOErr, err)
@@ -139,72 +135,6 @@ func (r *runner) entryTransport(cfg *profiles.Config, e spool.Entry) (delivery.T
 	return delivery.New(o)
 }
 
-// rawAt is a spooled message read through an io.ReaderAt.
-type rawAt struct {
-	r io.ReaderAt
-	n int64
-}
-
-func (m rawAt) WriteTo(w io.Writer) (int64, error) {
-	return io.Copy(w, io.NewSectionReader(m.r, 0, m.n))
-}
-
-func (r *runner) flushDeliver(cfg *profiles.Config) spool.DeliverFunc {
-	// One transport per route for the whole flush: an API's keep-alive
-	// connections and its once-asked key serve every entry sent that way.
-	var (
-		mu         sync.Mutex
-		transports = map[spool.Route]delivery.Transport{}
-	)
-	transportFor := func(e spool.Entry) (delivery.Transport, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if tr, ok := transports[e.Route]; ok {
-			return tr, nil
-		}
-		tr, err := r.entryTransport(cfg, e)
-		if err == nil {
-			transports[e.Route] = tr
-		}
-		return tr, err
-	}
-	return func(ctx context.Context, e spool.Entry, msg io.ReaderAt, size int64) spool.Outcome {
-		out := spool.Outcome{Temporary: map[string]error{}, Permanent: map[string]error{}}
-		tr, err := transportFor(e)
-		if err != nil {
-			for _, rc := range e.Recipients {
-				out.Temporary[rc] = err
-			}
-			return out
-		}
-		res, err := tr.Deliver(ctx, message.Envelope{From: e.Sender, To: e.Recipients}, rawAt{msg, size})
-		deferUntilLogin(res) // kept until someone logs in, never bounced for it
-		decided := map[string]bool{}
-		if res != nil {
-			for _, rr := range res.Recipients {
-				decided[rr.Address] = true
-				switch rr.Status {
-				case delivery.Accepted:
-					out.Delivered = append(out.Delivered, rr.Address)
-				case delivery.Deferred:
-					out.Temporary[rr.Address] = rr.Err
-				default:
-					out.Permanent[rr.Address] = rr.Err
-				}
-			}
-		}
-		for _, rc := range e.Recipients {
-			if !decided[rc] {
-				if err == nil {
-					err = errors.New("no result")
-				}
-				out.Temporary[rc] = err
-			}
-		}
-		return out
-	}
-}
-
 func (r *runner) queueFlush(ctx context.Context, o queueOptions) error {
 	cfg, sp, err := r.spoolFor(o)
 	if err != nil {
@@ -225,10 +155,13 @@ func (r *runner) queueFlush(ctx context.Context, o queueOptions) error {
 	if cfg != nil {
 		maxAge = cfg.MaxQueueAge
 	}
+	// Each route's transport is built once per flush; mail refused only
+	// for a new login stays queued.
+	deliver := spool.DeliverVia(func(e spool.Entry) (delivery.Transport, error) { return r.entryTransport(cfg, e) }, oauth.NeedsLogin)
 	rep := sp.Flush(ctx, spool.FlushOptions{
 		Due: o.due, MaxAge: maxAge, KeepExpired: o.due,
 		Bounce: func(ctx context.Context, e spool.Entry, reason string) error { return r.bounce(ctx, cfg, e, reason) },
-	}, r.flushDeliver(cfg))
+	}, deliver)
 	for _, err := range rep.Errors {
 		fmt.Fprintf(r.env.Stderr, "mailout: %s\n", oneLine(err.Error()))
 	}
@@ -255,32 +188,18 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// bounce tells the sender of an expired entry, with the null sender so a
-// bounce can never bounce, and is never itself queued.
+// bounce sends the bounce of an expired entry (spool.BounceMessage) the
+// way the entry was to go; it is never itself queued.
 func (r *runner) bounce(ctx context.Context, cfg *profiles.Config, e spool.Entry, reason string) error {
 	tr, err := r.entryTransport(cfg, e)
 	if err != nil {
 		return err
 	}
-	host := r.env.Hostname()
-	from := &mail.Address{Name: "Mail Delivery System", Address: "MAILER-DAEMON@" + host}
-	to, err := message.ParseAddress(e.Sender)
+	env, m, err := spool.BounceMessage(e, reason, r.env.Hostname(), r.env.Now(), r.env.Rand)
 	if err != nil {
 		return err
 	}
-	now := r.env.Now()
-	id, err := message.NewMessageID(r.env.Rand, now, host)
-	if err != nil {
-		return err
-	}
-	body := fmt.Sprintf("This is mailout on %s.\n\nYour message (queue id %s, sent %s) could not be delivered to:\n\n    %s\n\nReason: %s\nLast error: %s\n",
-		host, e.ID, e.Created.Format(time.RFC1123Z), strings.Join(e.Recipients, "\n    "), reason, e.LastError)
-	m, err := message.New(message.Spec{From: from, To: []*mail.Address{to}, Subject: "Undelivered Mail Returned to Sender",
-		Date: now, MessageID: id, Headers: []message.Field{{Name: "Auto-Submitted", Value: "auto-replied"}}, Text: message.Bytes(body)})
-	if err != nil {
-		return err
-	}
-	_, err = tr.Deliver(ctx, message.Envelope{From: "", To: []string{to.Address}}, m)
+	_, err = tr.Deliver(ctx, env, m)
 	return err
 }
 

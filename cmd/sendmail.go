@@ -111,30 +111,15 @@ func (r *runner) serveSendmail(ctx context.Context, cfg *profiles.Config, inv se
 	return err
 }
 
-// smtpReply turns a failed delivery into the reply after DATA: the relay's
-// own code and text when it refused, 5xx for what can never be sent, 4xx
-// (try again) for the rest. A message the relay took for some recipients
-// is a 250 that names the refused ones: a 5xx would make the caller send
-// it again to those who already have it.
+// smtpReply is the reply after DATA for a failed delivery: res and err
+// put in sendmail's terms, the exit status among them.
 func smtpReply(err error, res *delivery.Result) error {
-	if res != nil && res.Accepted() > 0 {
-		return &sendmail.Reply{Code: 250, Text: "sent, but not to all: " + err.Error()}
-	}
+	f := sendmail.Failure{Err: err, Accepted: res != nil && res.Accepted() > 0, Exit: exitCode(err)}
 	var de *delivery.Error
-	if errors.As(err, &de) && de.Code >= 400 && de.Code < 600 {
-		text := de.Reply + " (relay " + de.Host
-		if de.Rcpt != "" {
-			text += ", for " + de.Rcpt
-		}
-		return &sendmail.Reply{Code: de.Code, Text: text + ")"}
+	if errors.As(err, &de) {
+		f.RelayCode, f.RelayText, f.RelayHost, f.Rcpt = de.Code, de.Reply, de.Host, de.Rcpt
 	}
-	switch exitCode(err) {
-	case exitNoUser, exitNoHost:
-		return &sendmail.Reply{Code: 550, Text: err.Error()}
-	case exitUnavailable, exitUsage:
-		return &sendmail.Reply{Code: 554, Text: err.Error()}
-	}
-	return err // a *DataError is 554 5.6.0; the rest is 451
+	return f.Reply()
 }
 
 const sendmailHelp = `mailout sendmail - a sendmail drop-in: relay the message on stdin

@@ -7,6 +7,7 @@ package delivery
 
 import (
 	"context"
+	"strings"
 
 	"mailout/message"
 )
@@ -76,6 +77,24 @@ func (r *Result) Accepted() int {
 		}
 	}
 	return n
+}
+
+// DeferIf marks as deferred the refused recipients whose error satisfies
+// later, with that error on one line as their reply. It exists for
+// refusals that the user can cure without the message (an OAuth grant that
+// needs a new login): a caller that queues what is pending then keeps the
+// message instead of bouncing it, and the reply says what to do. A nil
+// Result or predicate changes nothing.
+func (r *Result) DeferIf(later func(error) bool) {
+	if r == nil || later == nil {
+		return
+	}
+	for i, rr := range r.Recipients {
+		if rr.Status == Refused && rr.Err != nil && later(rr.Err) {
+			r.Recipients[i].Status = Deferred
+			r.Recipients[i].Reply = strings.Join(strings.Fields(rr.Err.Error()), " ")
+		}
+	}
 }
 
 // failAll marks every recipient not yet decided with err.

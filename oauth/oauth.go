@@ -229,6 +229,12 @@ func KindOf(err error) Kind {
 	return 0
 }
 
+// NeedsLogin reports whether err is a grant that only a new login can
+// cure ([LoginRequired]). It is the predicate for delivery's
+// Result.DeferIf: mail refused for it waits in the queue for the login
+// instead of bouncing.
+func NeedsLogin(err error) bool { return KindOf(err) == LoginRequired }
+
 func (c Config) fail(k Kind, err error) error { return &Error{Profile: c.Profile, Kind: k, Err: err} }
 
 func (c Config) misconfigured(err error) error { return c.fail(Misconfigured, err) }

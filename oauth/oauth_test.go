@@ -3,6 +3,7 @@ package oauth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -426,5 +427,25 @@ func TestPresets(t *testing.T) {
 	_, err := oauth.NewSource(oauth.Config{Profile: "c", Provider: oauth.Custom, ClientID: "x"}, fileStore(t), oauth.Options{})
 	if oauth.KindOf(err) != oauth.Misconfigured || !strings.Contains(err.Error(), "oauth_token_url") {
 		t.Errorf("custom without URLs: %v", err)
+	}
+}
+
+func TestNeedsLogin(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"plain error", errors.New("login required"), false},
+		{"login required", &oauth.Error{Profile: "work", Kind: oauth.LoginRequired, Err: errors.New("grant revoked")}, true},
+		{"wrapped", fmt.Errorf("auth: %w", &oauth.Error{Kind: oauth.LoginRequired, Err: errors.New("no grant")}), true},
+		{"temporary", &oauth.Error{Kind: oauth.Temporary, Err: errors.New("idp down")}, false},
+		{"refused client", &oauth.Error{Kind: oauth.Refused, Err: errors.New("invalid_client")}, false},
+	}
+	for _, tt := range tests {
+		if got := oauth.NeedsLogin(tt.err); got != tt.want {
+			t.Errorf("%s: NeedsLogin(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
 	}
 }

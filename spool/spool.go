@@ -1,8 +1,12 @@
 // Package spool keeps messages that could not be delivered yet, durably, until a flush
 // delivers them or gives up on them.
 //
-// The package knows nothing of how a message was made or how it is delivered: [Spool.Put]
-// stores bytes from any [io.WriterTo], and [Spool.Flush] hands them to a [DeliverFunc].
+// The queue itself knows nothing of how a message was made or how it is delivered:
+// [Spool.Put] stores bytes from any [io.WriterTo], and [Spool.Flush] hands them to a
+// [DeliverFunc]. What a delivery means for an entry is the spool's policy all the same, so
+// it lives here too: [DeliverVia] makes the DeliverFunc of a flush from delivery transports
+// ([OutcomeOf] reads their results), [Entry.HonorRetryAfter] lets a server delay a new
+// entry, and [BounceMessage] composes what an expired entry's sender is told.
 //
 // # Layout
 //
