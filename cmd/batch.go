@@ -15,6 +15,7 @@ import (
 
 	"mailout/batch"
 	"mailout/delivery"
+	"mailout/internal/text"
 	"mailout/message"
 	"mailout/profiles"
 	"mailout/template"
@@ -397,7 +398,7 @@ func (b *batchRun) row(res batch.RowResult, t batch.Tally) {
 	if res.Status == batch.StatusFailed {
 		err := rowError(res)
 		b.worst = worstCode(b.worst, exitCode(err))
-		msg := oneLine(err.Error())
+		msg := text.OneLine(err.Error())
 		if !strings.Contains(msg, fmt.Sprintf("row %d:", res.Row)) {
 			msg = fmt.Sprintf("line %d: row %d: %s", res.Line, res.Row, msg)
 		}
@@ -460,7 +461,7 @@ func (b *batchRun) ask(n int, first *batch.Row) (bool, error) {
 		fmt.Fprintf(stderr, "mailout: the message of row %d:\n\n", first.Num)
 		m, err := b.compose(*first)
 		if err != nil {
-			fmt.Fprintf(stderr, "mailout: %s: line %d: row %d: %s\n", b.o.csv, first.Line, first.Num, oneLine(err.Error()))
+			fmt.Fprintf(stderr, "mailout: %s: line %d: row %d: %s\n", b.o.csv, first.Line, first.Num, text.OneLine(err.Error()))
 		} else if err := message.WriteMbox(stderr, m.Envelope.From, b.r.env.Now(), m.Message); err != nil {
 			return false, withCode(exitIOErr, fmt.Errorf("show the first message: %w", err))
 		}

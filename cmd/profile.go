@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"mailout/delivery"
+	"mailout/internal/text"
 	"mailout/message"
 	"mailout/profiles"
 )
@@ -350,7 +351,7 @@ func (r *runner) profileTest(ctx context.Context, o profileOptions) error {
 	if o.json {
 		rep.ExitCode = exitCode(err)
 		if err != nil {
-			rep.Error = oneLine(err.Error())
+			rep.Error = text.OneLine(err.Error())
 		}
 		if werr := writeJSON(r.env.Stdout, rep); werr != nil && err == nil {
 			return werr
@@ -471,18 +472,18 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Opt
 		m := mxReport{Host: h.Host, Preference: h.Preference, Implicit: h.Implicit, Addr: h.Addr,
 			Answered: h.Answered, STARTTLS: h.STARTTLS, Extensions: h.Extensions, TLSPolicy: h.TLSPolicy}
 		if h.Err != nil {
-			m.Error = oneLine(h.Err.Error())
+			m.Error = text.OneLine(h.Err.Error())
 			errs = append(errs, h.Err)
 		}
 		if h.PolicyErr != nil {
-			m.PolicyError = oneLine(h.PolicyErr.Error())
+			m.PolicyError = text.OneLine(h.PolicyErr.Error())
 		}
 		rep.MX = append(rep.MX, m)
 	}
 	if pol := pr.Policy; pol != nil {
 		rep.MTASTS = &stsReport{Mode: pol.MTASTS, ID: pol.PolicyID, MX: pol.MX}
 		if pol.Err != nil {
-			rep.MTASTS.Error = oneLine(pol.Err.Error())
+			rep.MTASTS.Error = text.OneLine(pol.Err.Error())
 		}
 	}
 
@@ -518,7 +519,7 @@ func (r *runner) checkSPF(ctx context.Context, txt delivery.TXTResolver, p *prof
 	case errors.Is(err, delivery.ErrMultipleSPF):
 		spf.Record, spf.Error = rec, "more than one SPF record: receivers treat that as a permanent error"
 	case err != nil:
-		spf.Error = oneLine(err.Error())
+		spf.Error = text.OneLine(err.Error())
 	case found:
 		spf.Record = rec
 	}
