@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"mailout/batch"
 	"mailout/delivery"
+	"mailout/internal/text"
 	"mailout/message"
 	"mailout/profiles"
 	"mailout/template"
@@ -140,46 +140,12 @@ func (o *batchOptions) validate(interactive bool) error {
 	return nil
 }
 
-// unsubscribeHeaders returns the List-Unsubscribe header (RFC 2369) for
-// --unsubscribe, plus List-Unsubscribe-Post (RFC 8058, one-click) for an
-// https URL: what large mailbox providers require of bulk senders.
+// unsubscribeHeaders is message.UnsubscribeFields of --unsubscribe, a
+// usage error when the value will not do.
 func unsubscribeHeaders(v string) ([]message.Field, error) {
-	if v == "" {
-		return nil, nil
-	}
-	bad := func(why string) error {
-		return usageErrorf("--unsubscribe %q: %s", v, why)
-	}
-	if strings.ContainsAny(v, " \t\r\n<>\"") {
-		return nil, bad("want an https URL or mailto:ADDR without blanks, quotes or <>")
-	}
-	u, err := url.Parse(v)
+	fields, err := message.UnsubscribeFields(v)
 	if err != nil {
-		return nil, bad("not a URL")
-	}
-	post := false
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-		post = true
-		fallthrough
-	case "http":
-		if u.Host == "" {
-			return nil, bad("the URL has no host")
-		}
-	case "mailto":
-		addr, _, _ := strings.Cut(u.Opaque, "?")
-		if addr, err = url.PathUnescape(addr); err != nil || !strings.Contains(addr, "@") {
-			return nil, bad("want mailto:ADDR with a full address")
-		}
-		if _, err := message.ParseAddress(addr); err != nil {
-			return nil, bad("want mailto:ADDR with a full address")
-		}
-	default:
-		return nil, bad("want an https URL or mailto:ADDR")
-	}
-	fields := []message.Field{{Name: "List-Unsubscribe", Value: "<" + v + ">"}}
-	if post {
-		fields = append(fields, message.Field{Name: "List-Unsubscribe-Post", Value: "List-Unsubscribe=One-Click"})
+		return nil, usageErrorf("--unsubscribe %w", err)
 	}
 	return fields, nil
 }
@@ -432,7 +398,7 @@ func (b *batchRun) row(res batch.RowResult, t batch.Tally) {
 	if res.Status == batch.StatusFailed {
 		err := rowError(res)
 		b.worst = worstCode(b.worst, exitCode(err))
-		msg := oneLine(err.Error())
+		msg := text.OneLine(err.Error())
 		if !strings.Contains(msg, fmt.Sprintf("row %d:", res.Row)) {
 			msg = fmt.Sprintf("line %d: row %d: %s", res.Line, res.Row, msg)
 		}
@@ -495,7 +461,7 @@ func (b *batchRun) ask(n int, first *batch.Row) (bool, error) {
 		fmt.Fprintf(stderr, "mailout: the message of row %d:\n\n", first.Num)
 		m, err := b.compose(*first)
 		if err != nil {
-			fmt.Fprintf(stderr, "mailout: %s: line %d: row %d: %s\n", b.o.csv, first.Line, first.Num, oneLine(err.Error()))
+			fmt.Fprintf(stderr, "mailout: %s: line %d: row %d: %s\n", b.o.csv, first.Line, first.Num, text.OneLine(err.Error()))
 		} else if err := message.WriteMbox(stderr, m.Envelope.From, b.r.env.Now(), m.Message); err != nil {
 			return false, withCode(exitIOErr, fmt.Errorf("show the first message: %w", err))
 		}

@@ -512,31 +512,6 @@ func batchJournaledRows(t *testing.T, path string) map[int]bool {
 	return rows
 }
 
-// FuzzUnsubscribeHeaders checks that whatever --unsubscribe holds, the
-// headers made from it are one line each and keep the value inside <>.
-func FuzzUnsubscribeHeaders(f *testing.F) {
-	for _, s := range []string{"https://example.com/u?id=1", "mailto:a@example.com", "http://x", "mailto:%61@b.c", "https://a/>\r\nBcc: x"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, v string) {
-		fields, err := unsubscribeHeaders(v)
-		if err != nil || v == "" {
-			return
-		}
-		if fields[0].Value != "<"+v+">" {
-			t.Errorf("unsubscribeHeaders(%q) List-Unsubscribe = %q, want the value in <>", v, fields[0].Value)
-		}
-		for _, fl := range fields {
-			if err := message.CheckHeaderValue(fl.Name, fl.Value); err != nil {
-				t.Errorf("unsubscribeHeaders(%q) gave header %s: %q: %v", v, fl.Name, fl.Value, err)
-			}
-			if strings.Count(fl.Value, "<") > 1 || strings.Count(fl.Value, ">") > 1 {
-				t.Errorf("unsubscribeHeaders(%q) gave header %s: %q with a nested <>", v, fl.Name, fl.Value)
-			}
-		}
-	})
-}
-
 // TestBatchProgressOnlyOnATerminal checks that the progress bar is drawn
 // on stderr when it is a terminal, and that a redirected stderr gets the
 // summary line alone (progressbar itself draws into pipes).

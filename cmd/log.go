@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mailout/delivery"
+	"mailout/internal/text"
 	"mailout/message"
 	"mailout/profiles"
 )
@@ -44,7 +45,7 @@ func (r *runner) logOutcome(cfg *profiles.Config, rec logRecord) {
 		}
 	}
 	if rec.err != nil {
-		reply = oneLine(rec.err.Error())
+		reply = text.OneLine(rec.err.Error())
 	}
 	line := fmt.Sprintf("profile=%s from=<%s> to=<%s> message-id=%s status=%s", orDash(rec.profile), rec.from,
 		strings.Join(rec.rcpts, ">,<"), orDash(rec.messageID), status)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"mailout/internal/text"
 	"mailout/profiles"
 )
 
@@ -63,7 +64,7 @@ func (r *runner) report(err error) int {
 	if errors.As(err, &s) {
 		return s.code
 	}
-	fmt.Fprintf(r.env.Stderr, "mailout: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(r.env.Stderr, "mailout: %s\n", text.OneLine(err.Error()))
 	var ce *codeError
 	if errors.As(err, &ce) && ce.hint != "" {
 		fmt.Fprintf(r.env.Stderr, "mailout: hint: %s\n", ce.hint)
@@ -75,11 +76,6 @@ func (r *runner) report(err error) int {
 type silentError struct{ code int }
 
 func (s silentError) Error() string { return fmt.Sprintf("exit %d", s.code) }
-
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
-}
 
 func (r *runner) runApp(ctx context.Context, args []string) error {
 	app := r.newApp()

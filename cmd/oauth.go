@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mailout/delivery"
+	"mailout/internal/text"
 	"mailout/oauth"
 	"mailout/profiles"
 )
@@ -213,12 +214,12 @@ func (r *runner) profileLogout(ctx context.Context, o profileOptions) error {
 func (r *runner) oauthState(p *profiles.Profile) string {
 	src, err := r.oauthSource(p)
 	if err != nil {
-		return "oauth: " + oneLine(err.Error())
+		return "oauth: " + text.OneLine(err.Error())
 	}
 	st := src.Status()
 	switch {
 	case st.StoreFail != nil:
-		return fmt.Sprintf("oauth (%s flow): login state unknown: %s", st.Flow, oneLine(st.StoreFail.Error()))
+		return fmt.Sprintf("oauth (%s flow): login state unknown: %s", st.Flow, text.OneLine(st.StoreFail.Error()))
 	case st.Flow == oauth.FlowClientCredentials:
 		return fmt.Sprintf("oauth (client_credentials): no login needed; tokens cached in the %s", st.Where)
 	case st.LoggedIn:

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"mailout/delivery"
+	"mailout/internal/text"
 )
 
 // jsonOutput collects what --json prints: one object per message, also
@@ -57,7 +58,7 @@ func (o *jsonOutput) object(err error) jsonObject {
 		}
 	}
 	if err != nil {
-		obj.Error = oneLine(err.Error())
+		obj.Error = text.OneLine(err.Error())
 	}
 	if obj.Status == "" {
 		switch {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"mailout/delivery"
+	"mailout/internal/text"
 	"mailout/message"
 	"mailout/profiles"
 )
@@ -351,7 +351,7 @@ func (r *runner) profileTest(ctx context.Context, o profileOptions) error {
 	if o.json {
 		rep.ExitCode = exitCode(err)
 		if err != nil {
-			rep.Error = oneLine(err.Error())
+			rep.Error = text.OneLine(err.Error())
 		}
 		if werr := writeJSON(r.env.Stdout, rep); werr != nil && err == nil {
 			return werr
@@ -472,22 +472,22 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Opt
 		m := mxReport{Host: h.Host, Preference: h.Preference, Implicit: h.Implicit, Addr: h.Addr,
 			Answered: h.Answered, STARTTLS: h.STARTTLS, Extensions: h.Extensions, TLSPolicy: h.TLSPolicy}
 		if h.Err != nil {
-			m.Error = oneLine(h.Err.Error())
+			m.Error = text.OneLine(h.Err.Error())
 			errs = append(errs, h.Err)
 		}
 		if h.PolicyErr != nil {
-			m.PolicyError = oneLine(h.PolicyErr.Error())
+			m.PolicyError = text.OneLine(h.PolicyErr.Error())
 		}
 		rep.MX = append(rep.MX, m)
 	}
 	if pol := pr.Policy; pol != nil {
 		rep.MTASTS = &stsReport{Mode: pol.MTASTS, ID: pol.PolicyID, MX: pol.MX}
 		if pol.Err != nil {
-			rep.MTASTS.Error = oneLine(pol.Err.Error())
+			rep.MTASTS.Error = text.OneLine(pol.Err.Error())
 		}
 	}
 
-	if err := r.checkSPF(ctx, txt, p, rep, "a mx"); err != nil {
+	if err := r.checkSPF(ctx, txt, p, rep, delivery.SPFMechanism(delivery.TransportMX)); err != nil {
 		return err
 	}
 
@@ -505,7 +505,8 @@ func (r *runner) testMX(ctx context.Context, p *profiles.Profile, o delivery.Opt
 
 // checkSPF looks up the From domain's SPF record, as receivers will, and
 // warns when there is none, or when it does not name mech, the
-// mechanism that covers the servers sending for this profile.
+// mechanism that covers the servers sending for this profile (see
+// delivery.SPFMechanism and delivery.SPFNames).
 func (r *runner) checkSPF(ctx context.Context, txt delivery.TXTResolver, p *profiles.Profile, rep *testReport, mech string) error {
 	from, err := r.defaultFrom(p)
 	if err != nil {
@@ -518,7 +519,7 @@ func (r *runner) checkSPF(ctx context.Context, txt delivery.TXTResolver, p *prof
 	case errors.Is(err, delivery.ErrMultipleSPF):
 		spf.Record, spf.Error = rec, "more than one SPF record: receivers treat that as a permanent error"
 	case err != nil:
-		spf.Error = oneLine(err.Error())
+		spf.Error = text.OneLine(err.Error())
 	case found:
 		spf.Record = rec
 	}
@@ -526,7 +527,7 @@ func (r *runner) checkSPF(ctx context.Context, txt delivery.TXTResolver, p *prof
 	switch {
 	case spf.Record == "" && spf.Error == "":
 		fmt.Fprintf(r.env.Stderr, "mailout: warning: %s publishes no SPF record; receivers may refuse or junk mail from this host: publish a TXT record such as \"v=spf1 %s ~all\"\n", fromDomain, mech)
-	case spf.Record != "" && strings.HasPrefix(mech, "include:") && !slices.Contains(strings.Fields(spf.Record), mech):
+	case spf.Record != "" && !delivery.SPFNames(spf.Record, mech):
 		fmt.Fprintf(r.env.Stderr, "mailout: warning: the SPF record of %s does not name %s; add it, or receivers may refuse or junk what the provider sends for you\n", fromDomain, mech)
 	}
 	return nil
@@ -548,13 +549,7 @@ func (r *runner) testAPI(ctx context.Context, p *profiles.Profile, o delivery.Op
 	if txt == nil {
 		txt = net.DefaultResolver
 	}
-	return r.checkSPF(ctx, txt, p, rep, "include:"+spfInclude[o.Transport])
-}
-
-// spfInclude is the SPF include that covers each provider's servers.
-var spfInclude = map[delivery.TransportKind]string{
-	delivery.TransportGraph: "spf.protection.outlook.com", delivery.TransportGmail: "_spf.google.com",
-	delivery.TransportSES: "amazonses.com", delivery.TransportMailgun: "mailgun.org", delivery.TransportSparkPost: "sparkpostmail.com",
+	return r.checkSPF(ctx, txt, p, rep, delivery.SPFMechanism(o.Transport))
 }
 
 func (r *runner) printTestReport(rep *testReport) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"mailout/delivery"
+	"mailout/internal/text"
 	"mailout/oauth"
 	"mailout/profiles"
 	"mailout/spool"
@@ -107,7 +108,7 @@ func (r *runner) queueMessage(cfg *profiles.Config, og *outgoing, pending []stri
 	if err != nil {
 		return "", err
 	}
-	e := spool.Entry{Sender: og.env.From, Recipients: pending, Route: routeFor(og.profile, del), Attempts: 1, LastError: oneLine(lastErr.Error())}
+	e := spool.Entry{Sender: og.env.From, Recipients: pending, DSN: og.env.DSN, Route: routeFor(og.profile, del), Attempts: 1, LastError: text.OneLine(lastErr.Error())}
 	e.HonorRetryAfter(lastErr, r.env.Now())
 	id, err := sp.Put(e, og.msg)
 	if err != nil {
@@ -163,12 +164,12 @@ func (r *runner) queueFlush(ctx context.Context, o queueOptions) error {
 		Bounce: func(ctx context.Context, e spool.Entry, reason string) error { return r.bounce(ctx, cfg, e, reason) },
 	}, deliver)
 	for _, err := range rep.Errors {
-		fmt.Fprintf(r.env.Stderr, "mailout: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(r.env.Stderr, "mailout: %s\n", text.OneLine(err.Error()))
 	}
 	var worst []error
 	for _, res := range rep.Results {
 		for rc, err := range res.Outcome.Permanent {
-			fmt.Fprintf(r.env.Stderr, "mailout: queue entry %s: %s: %s\n", res.Entry.ID, rc, oneLine(errText(err)))
+			fmt.Fprintf(r.env.Stderr, "mailout: queue entry %s: %s: %s\n", res.Entry.ID, rc, text.OneLine(errText(err)))
 			worst = append(worst, err)
 		}
 	}
@@ -210,7 +211,7 @@ func (r *runner) queueList(_ context.Context, o queueOptions) error {
 	}
 	entries, errs := sp.List()
 	for _, err := range errs {
-		fmt.Fprintf(r.env.Stderr, "mailout: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(r.env.Stderr, "mailout: %s\n", text.OneLine(err.Error()))
 	}
 	if o.json {
 		type jsonEntry struct {

@@ -154,7 +154,7 @@ func state(ts *testscript.TestScript) *scriptState { return ts.Value(stateKey{})
 
 // smtpd NAME [starttls] [tls] [auth=USER:PASS] [mechs=A,B] [insecureauth]
 // [noauth] [reject=ADDR:CODE] [greeting=CODE] [mail=CODE] [data=CODE]
-// [drop] [utf8] [brokentls] [hang] [discard] [down] [addr=IP:PORT]
+// [drop] [utf8] [dsn] [brokentls] [hang] [discard] [down] [addr=IP:PORT]
 // [certhost=NAME] [bearer=IDP] (XOAUTH2/OAUTHBEARER tokens checked against
 // the oauthd IDP)
 // starts a test SMTP server and sets NAME_HOST, NAME_PORT, NAME_ADDR and
@@ -206,6 +206,8 @@ func cmdSMTPD(ts *testscript.TestScript, neg bool, args []string) {
 			o.DropInData = true
 		case "utf8":
 			o.SMTPUTF8 = true
+		case "dsn":
+			o.DSN = true
 		case "hang":
 			o.Hang = true
 		case "discard":
@@ -319,6 +321,7 @@ func cmdFetch(ts *testscript.TestScript, neg bool, args []string) {
 		fmt.Fprintf(&b, "to: <%s>\n", t)
 	}
 	fmt.Fprintf(&b, "tls: %v\nauth: %s %s\nhelo: %s\nsize: %d\nbody: %s\nutf8: %v\nclientcert: %s\n", m.TLS, m.AuthMech, m.AuthUser, m.Helo, m.Size, m.Body, m.UTF8, m.ClientCert)
+	fmt.Fprintf(&b, "ret: %s\nenvid: %s\nnotify: %s\n", m.Ret, m.EnvID, strings.Join(m.Notify, ";"))
 	ts.Check(os.WriteFile(ts.MkAbs(args[2]+".env"), []byte(b.String()), 0o644))
 }
 

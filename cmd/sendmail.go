@@ -231,7 +231,7 @@ func (r *runner) newSendmailRun(cfg *profiles.Config, inv sendmail.Invocation, s
 		os.Remove(s.file)
 		return nil, err
 	}
-	s.env = message.Envelope{From: snd.Envelope, To: message.Dedupe(append(rcpts, res.Recipients...))}
+	s.env = message.Envelope{From: snd.Envelope, To: message.Dedupe(append(rcpts, res.Recipients...)), DSN: inv.DSN()}
 	if len(s.env.To) == 0 {
 		os.Remove(s.file)
 		return nil, usageErrorf("no recipients: name them as arguments or use -t")

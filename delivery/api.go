@@ -20,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"mailout/internal/text"
 	"mailout/message"
 )
 
@@ -112,6 +113,7 @@ type provider struct {
 	name  string
 	base  string   // default base URL
 	hosts []string // domains whose servers enforce limit (see enforcesLimit)
+	spf   string   // the SPF include that covers the servers sending for it (see SPFMechanism)
 	// limit is the largest message the provider takes; limitBody says it
 	// counts the request body (graph's base64), not the MIME message.
 	limit     int64
@@ -411,12 +413,10 @@ func providerMessage(body []byte) string {
 	return oneLineText(string(body))
 }
 
+// oneLineText is an error text from a provider as it goes into an
+// error: on one line, at most 300 bytes.
 func oneLineText(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return s
+	return text.Truncate(text.OneLine(s), 300)
 }
 
 // asAPIError keeps a classified error, and files anything else (a token

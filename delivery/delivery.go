@@ -7,8 +7,8 @@ package delivery
 
 import (
 	"context"
-	"strings"
 
+	"mailout/internal/text"
 	"mailout/message"
 )
 
@@ -92,7 +92,7 @@ func (r *Result) DeferIf(later func(error) bool) {
 	for i, rr := range r.Recipients {
 		if rr.Status == Refused && rr.Err != nil && later(rr.Err) {
 			r.Recipients[i].Status = Deferred
-			r.Recipients[i].Reply = strings.Join(strings.Fields(rr.Err.Error()), " ")
+			r.Recipients[i].Reply = text.OneLine(rr.Err.Error())
 		}
 	}
 }

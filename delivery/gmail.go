@@ -13,6 +13,7 @@ import (
 var gmail = &provider{
 	name:  "gmail",
 	base:  "https://gmail.googleapis.com",
+	spf:   "_spf.google.com",
 	hosts: []string{"googleapis.com"},
 	limit: 35 << 20,
 	check: func(APIOptions) error { return nil },

@@ -14,6 +14,7 @@ import (
 var graph = &provider{
 	name:      "graph",
 	base:      "https://graph.microsoft.com",
+	spf:       "spf.protection.outlook.com",
 	hosts:     []string{"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn"},
 	limit:     4 << 20,
 	limitBody: true,

@@ -20,6 +20,7 @@ import (
 var mailgun = &provider{
 	name:  "mailgun",
 	base:  "https://api.mailgun.net",
+	spf:   "mailgun.org",
 	hosts: []string{"mailgun.net"},
 	limit: 25 << 20,
 	check: func(o APIOptions) error {

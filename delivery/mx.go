@@ -180,7 +180,7 @@ func (m *MX) deliver(ctx context.Context, env message.Envelope, msg message.Mess
 	res := &Result{Transport: "mx"}
 	var errs []error
 	for _, g := range groupByDomain(env.To) {
-		rs, err := m.deliverDomain(ctx, env.From, g.domain, g.rcpts, msg, cache)
+		rs, err := m.deliverDomain(ctx, env.From, env.DSN, g.domain, g.rcpts, msg, cache)
 		var ie *message.InputError
 		if errors.As(err, &ie) {
 			// The message itself cannot be written: no other domain
@@ -231,11 +231,11 @@ type mxHost struct {
 }
 
 // deliverDomain runs the one transaction for the recipients of domain.
-func (m *MX) deliverDomain(ctx context.Context, from, domain string, rcpts []string, msg message.Message, cache map[string]*conn) ([]RecipientResult, error) {
+func (m *MX) deliverDomain(ctx context.Context, from string, dsn message.DSN, domain string, rcpts []string, msg message.Message, cache map[string]*conn) ([]RecipientResult, error) {
 	if cn := cache[domain]; cn != nil {
 		delete(cache, domain)
 		if cn.c.Reset() == nil {
-			rs, err := cn.send(ctx, message.Envelope{From: from, To: rcpts}, msg)
+			rs, err := cn.send(ctx, message.Envelope{From: from, To: rcpts, DSN: dsn}, msg)
 			cn.outcome.apply(rs)
 			keep(cache, domain, cn)
 			return rs, err
@@ -305,7 +305,7 @@ func (m *MX) deliverDomain(ctx context.Context, from, domain string, rcpts []str
 				continue
 			}
 			cn.outcome = m.outcome(cn, hp, &dp)
-			rs, err := cn.send(ctx, message.Envelope{From: from, To: rcpts}, msg)
+			rs, err := cn.send(ctx, message.Envelope{From: from, To: rcpts, DSN: dsn}, msg)
 			cn.outcome.apply(rs)
 			keep(cache, domain, cn)
 			return rs, err

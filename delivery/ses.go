@@ -24,6 +24,7 @@ import (
 var ses = &provider{
 	name:  "ses",
 	base:  "https://email.{region}.amazonaws.com",
+	spf:   "amazonses.com",
 	hosts: []string{"amazonaws.com", "amazonaws.com.cn"},
 	limit: 40 << 20,
 	check: func(o APIOptions) error {

@@ -504,14 +504,15 @@ func remaining(all []string, done []RecipientResult) []string {
 // envelope sends MAIL, each RCPT and DATA one at a time. Refused
 // recipients go into res; a failure that ends the transaction is returned.
 func (cn *conn) envelope(env message.Envelope, res *Result, errs *[]error) ([]string, io.WriteCloser, *Error) {
-	if err := cn.c.Mail("<" + env.From + ">"); err != nil {
+	dsnMail, dsnRcpt := cn.dsnParams(env)
+	if err := cn.c.Mail("<" + env.From + ">" + dsnMail); err != nil {
 		e := replyError("mail", cn.host, "", err)
 		cn.broken = e.Code == 0
 		return nil, nil, e
 	}
 	var accepted []string
 	for _, rcpt := range env.To {
-		if err := cn.c.Rcpt("<" + rcpt + ">"); err != nil {
+		if err := cn.c.Rcpt("<" + rcpt + ">" + dsnRcpt); err != nil {
 			e := replyError("rcpt", cn.host, rcpt, err)
 			if e.Code == 0 {
 				cn.broken = true
@@ -561,10 +562,11 @@ func (cn *conn) writeEnvelope(env message.Envelope) *Error {
 	if utf8Needed(env) {
 		params += " SMTPUTF8"
 	}
+	dsnMail, dsnRcpt := cn.dsnParams(env)
 	cmds := make([]string, 0, len(env.To)+2)
-	cmds = append(cmds, "MAIL FROM:<"+env.From+">"+params)
+	cmds = append(cmds, "MAIL FROM:<"+env.From+">"+params+dsnMail)
 	for _, r := range env.To {
-		cmds = append(cmds, "RCPT TO:<"+r+">")
+		cmds = append(cmds, "RCPT TO:<"+r+">"+dsnRcpt)
 	}
 	cmds = append(cmds, "DATA")
 	// Every command is checked before any is written: the buffer may

@@ -16,6 +16,7 @@ import (
 var sparkpost = &provider{
 	name:  "sparkpost",
 	base:  "https://api.sparkpost.com",
+	spf:   "sparkpostmail.com",
 	hosts: []string{"sparkpost.com"},
 	limit: 20 << 20,
 	check: func(APIOptions) error { return nil },

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
+
+	"mailout/internal/text"
 )
 
 // The values of --when.
@@ -88,15 +89,15 @@ const subjectMax = 120
 func (r *Result) Subject(host string) string {
 	prefix := ""
 	if host != "" {
-		prefix = "[" + oneLine(host) + "] "
+		prefix = "[" + text.OneLine(host) + "] "
 	}
 	suffix := ": " + r.Status()
 	room := max(subjectMax-utf8.RuneCountInString(prefix)-utf8.RuneCountInString(suffix), 20)
-	line := oneLine(shellJoin(r.Args))
+	line := text.OneLine(shellJoin(r.Args))
 	if utf8.RuneCountInString(line) > room && len(r.Args) > 0 {
 		// A long path to the command says less than its arguments.
 		args := append([]string{baseName(r.Args[0])}, r.Args[1:]...)
-		line = oneLine(shellJoin(args))
+		line = text.OneLine(shellJoin(args))
 	}
 	return prefix + shorten(line, room) + suffix
 }
@@ -115,7 +116,7 @@ func (r *Result) Body() string {
 	field("Duration", "%s", roundDuration(r.Duration))
 	field("Status", "%s", r.statusDetail())
 	if r.StartErr != nil {
-		field("Error", "%s", oneLine(r.StartErr.Error()))
+		field("Error", "%s", text.OneLine(r.StartErr.Error()))
 	}
 	out := fmt.Sprintf("%d bytes", r.OutputBytes)
 	if !r.Merged {
@@ -187,25 +188,6 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// oneLine turns each run of control characters and spaces into one space,
-// so that the text fits in a header.
-func oneLine(s string) string {
-	var b strings.Builder
-	space := false
-	for _, c := range s {
-		if unicode.IsControl(c) || unicode.IsSpace(c) {
-			space = true
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		b.WriteRune(c)
-	}
-	return b.String()
 }
 
 // shorten cuts s to n characters, the last of them "…".

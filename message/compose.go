@@ -29,7 +29,28 @@ import (
 type Envelope struct {
 	From string
 	To   []string
+	// DSN is what the sender asks of delivery status notifications; the
+	// zero DSN asks nothing and the servers' defaults apply.
+	DSN DSN
 }
+
+// DSN holds a message's delivery status notification requests (RFC 3461):
+// sendmail's -N, -R and -V. An SMTP session sends them as MAIL FROM and
+// RCPT TO parameters when the server offers DSN and leaves them out when
+// it does not; the HTTP API transports ignore them.
+type DSN struct {
+	// Notify is NOTIFY= of every recipient: "NEVER", or a comma-separated
+	// list of SUCCESS, FAILURE and DELAY; "" leaves it out.
+	Notify string
+	// Ret is RET= of MAIL FROM: "FULL" or "HDRS"; "" leaves it out.
+	Ret string
+	// EnvID is ENVID= of MAIL FROM as given (printable US-ASCII); the
+	// session xtext-encodes it. "" leaves it out.
+	EnvID string
+}
+
+// IsZero tells whether d asks for nothing.
+func (d DSN) IsZero() bool { return d == DSN{} }
 
 // Message is anything that writes a complete message; writing it twice must
 // give the same bytes.

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"mailout/internal/text"
 )
 
 // DefaultCommandTimeout bounds a password_command.
@@ -177,7 +179,7 @@ func (s *Secrets) command(ctx context.Context, p *Profile) (string, error) {
 		if cctx.Err() != nil {
 			msg = fmt.Sprintf("no answer within %v", timeout)
 		}
-		if e := oneLine(stderr.String()); e != "" {
+		if e := text.Truncate(text.JoinLines(stderr.String(), "; "), 300); e != "" {
 			msg += ": " + e
 		}
 		return "", s.fail(p, errors.New(msg))
@@ -219,21 +221,6 @@ func (s *Secrets) checkProgram(p *Profile) error {
 		return p.errorAt("password_command", fmt.Sprintf("program %s %s; refusing to run it (fix with chmod go-w or chown)", prog, msg))
 	}
 	return nil
-}
-
-// oneLine trims s and joins its lines with "; ", at most 300 bytes.
-func oneLine(s string) string {
-	var parts []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			parts = append(parts, l)
-		}
-	}
-	out := strings.Join(parts, "; ")
-	if len(out) > 300 {
-		out = strings.ToValidUTF8(out[:300], "") + "..."
-	}
-	return out
 }
 
 // capBuffer keeps the first max bytes written and drops the rest, so a

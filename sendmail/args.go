@@ -29,7 +29,11 @@ type Invocation struct {
 	// Verbose is -v.
 	Verbose bool
 	// DSNNotify (-N), DSNRet (-R), EnvID (-V) and BodyType (-B) are the
-	// DSN and BODY parameters, exactly as given.
+	// DSN and BODY parameters, exactly as given; Parse has checked them
+	// (a bad value is a [*UsageError]). [Invocation.DSN] is the first
+	// three as a session sends them. BodyType needs nothing sent: the
+	// session declares BODY=8BITMIME whenever the server offers it, which
+	// is right for a 7BIT body too.
 	DSNNotify, DSNRet, EnvID, BodyType string
 	// Recipients are the arguments after the options. An argument holding
 	// a comma-separated list is split (commas inside quotes, comments and
@@ -185,18 +189,92 @@ func (inv *Invocation) set(c byte, val string) error {
 	case 'C':
 		inv.Config = val
 	case 'N':
+		if _, err := notify(val); err != nil {
+			return err
+		}
 		inv.DSNNotify = val
 	case 'R':
+		if r := strings.ToUpper(val); r != "FULL" && r != "HDRS" {
+			return usageErrorf("bad -R value %q: want full or hdrs", val)
+		}
 		inv.DSNRet = val
 	case 'V':
+		if err := checkEnvID(val); err != nil {
+			return err
+		}
 		inv.EnvID = val
 	case 'B':
+		if b := strings.ToUpper(val); b != "7BIT" && b != "8BITMIME" {
+			return usageErrorf("bad -B value %q: want 7bit or 8bitmime", val)
+		}
 		inv.BodyType = val
 	case 'X', 'L', 'h', 'O':
 		// -X logfile, -L tag, -h hopcount, -O option=value: ignored.
 	default:
 		// -A, -D, -M, -d, -e, -p: sendmail options mailout has no use for.
 		inv.warnf("ignored unsupported option -%c %s", c, val)
+	}
+	return nil
+}
+
+// DSN is the delivery status notification request of -N, -R and -V, in
+// the form MAIL FROM and RCPT TO carry it (upper case, NOTIFY keywords in
+// RFC 3461 order). Parse has checked the values.
+func (inv Invocation) DSN() message.DSN {
+	var n string
+	if inv.DSNNotify != "" {
+		n, _ = notify(inv.DSNNotify)
+	}
+	return message.DSN{Notify: n, Ret: strings.ToUpper(inv.DSNRet), EnvID: inv.EnvID}
+}
+
+// notify checks a -N value, "never" or a comma-separated list of success,
+// failure and delay in any case and order, and returns it as NOTIFY= has
+// it.
+func notify(val string) (string, error) {
+	bad := func(why string) (string, error) {
+		return "", usageErrorf("bad -N value %q: %s", val, why)
+	}
+	seen := map[string]bool{}
+	for _, k := range strings.Split(val, ",") {
+		k = strings.ToUpper(strings.TrimSpace(k))
+		switch k {
+		case "NEVER", "SUCCESS", "FAILURE", "DELAY":
+			seen[k] = true
+		case "":
+			return bad("an empty keyword; want never, or a comma-separated list of success, failure and delay")
+		default:
+			return bad(fmt.Sprintf("unknown keyword %q; want never, or a comma-separated list of success, failure and delay", strings.ToLower(k)))
+		}
+	}
+	if seen["NEVER"] {
+		if len(seen) > 1 {
+			return bad("never cannot be combined with success, failure or delay")
+		}
+		return "NEVER", nil
+	}
+	var out []string
+	for _, k := range []string{"SUCCESS", "FAILURE", "DELAY"} {
+		if seen[k] {
+			out = append(out, k)
+		}
+	}
+	return strings.Join(out, ","), nil
+}
+
+// maxEnvID is RFC 3461's limit on an envelope identifier, in characters
+// before xtext encoding (section 4.4), as Postfix enforces it.
+const maxEnvID = 100
+
+// checkEnvID checks a -V value: 1 to 100 printable US-ASCII characters.
+func checkEnvID(val string) error {
+	if val == "" || len(val) > maxEnvID {
+		return usageErrorf("bad -V value: an envelope id has 1 to %d characters, not %d", maxEnvID, len(val))
+	}
+	for i := 0; i < len(val); i++ {
+		if c := val[i]; c < 0x20 || c > 0x7e {
+			return usageErrorf("bad -V value %q: an envelope id is printable US-ASCII", val)
+		}
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"mailout/message"
 )
 
 func TestParse(t *testing.T) {
@@ -216,6 +218,16 @@ func TestParseUsageErrors(t *testing.T) {
 		{"dash piece of a comma list", []string{"a@example.org,-oQ/tmp"}, `"-oQ/tmp" after the first recipient`},
 		{"queue list with recipients", []string{"-bp", "a@example.org"}, "sendmail -bp takes no recipients"},
 		{"queue flush with recipients", []string{"-q", "a@example.org"}, "sendmail -q takes no recipients"},
+		{"-N never with another", []string{"-N", "never,success", "a@example.org"}, `bad -N value "never,success": never cannot be combined with success, failure or delay`},
+		{"-N unknown keyword", []string{"-Nfailure,bounce", "a@example.org"}, `bad -N value "failure,bounce": unknown keyword "bounce"`},
+		{"-N empty keyword", []string{"-N", "failure,,delay", "a@example.org"}, `bad -N value "failure,,delay": an empty keyword`},
+		{"-N empty", []string{"-N", "", "a@example.org"}, `bad -N value "": an empty keyword`},
+		{"-R unknown", []string{"-R", "body", "a@example.org"}, `bad -R value "body": want full or hdrs`},
+		{"-V too long", []string{"-V", strings.Repeat("x", 101), "a@example.org"}, "bad -V value: an envelope id has 1 to 100 characters, not 101"},
+		{"-V empty", []string{"-V", "", "a@example.org"}, "bad -V value: an envelope id has 1 to 100 characters, not 0"},
+		{"-V not ASCII", []string{"-V", "café", "a@example.org"}, `bad -V value "café": an envelope id is printable US-ASCII`},
+		{"-V control character", []string{"-V", "a\tb", "a@example.org"}, `bad -V value "a\tb": an envelope id is printable US-ASCII`},
+		{"-B unknown", []string{"-BBINARYMIME", "a@example.org"}, `bad -B value "BINARYMIME": want 7bit or 8bitmime`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,6 +240,32 @@ func TestParseUsageErrors(t *testing.T) {
 				t.Errorf("Parse(%q) error %q, want it to start with %q", tt.args, ue.Msg, tt.want)
 			}
 		})
+	}
+}
+
+func TestInvocationDSN(t *testing.T) {
+	tests := []struct {
+		args []string
+		want message.DSN
+	}{
+		{nil, message.DSN{}},
+		{[]string{"-N", "never"}, message.DSN{Notify: "NEVER"}},
+		{[]string{"-N", "Never"}, message.DSN{Notify: "NEVER"}},
+		{[]string{"-N", "delay, failure,success"}, message.DSN{Notify: "SUCCESS,FAILURE,DELAY"}},
+		{[]string{"-Nfailure,failure"}, message.DSN{Notify: "FAILURE"}},
+		{[]string{"-R", "hdrs"}, message.DSN{Ret: "HDRS"}},
+		{[]string{"-RFull"}, message.DSN{Ret: "FULL"}},
+		{[]string{"-V", "<id 1+2=3>"}, message.DSN{EnvID: "<id 1+2=3>"}},
+		{[]string{"-N", "failure,delay", "-R", "hdrs", "-V", "env-1", "-B", "7bit"}, message.DSN{Notify: "FAILURE,DELAY", Ret: "HDRS", EnvID: "env-1"}},
+	}
+	for _, tt := range tests {
+		inv, err := Parse(append(tt.args, "a@example.org"))
+		if err != nil {
+			t.Fatalf("Parse(%q) error: %v", tt.args, err)
+		}
+		if got := inv.DSN(); got != tt.want {
+			t.Errorf("Parse(%q).DSN() = %+v, want %+v", tt.args, got, tt.want)
+		}
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"mailout/internal/text"
 )
 
 // ErrIncomplete is what [Serve] returns when its input ended in the middle
@@ -110,7 +112,7 @@ func Serve(ctx context.Context, in io.Reader, out io.Writer, o ServeOptions) err
 // usable configuration) with a 421 in place of the greeting, as RFC 5321
 // allows, so the client reports why.
 func Refuse(out io.Writer, why string) error {
-	_, err := fmt.Fprintf(out, "421 4.3.0 %s\r\n", oneLine(why))
+	_, err := fmt.Fprintf(out, "421 4.3.0 %s\r\n", text.OneLine(why))
 	return err
 }
 
@@ -155,7 +157,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 
 func (s *session) Data(r io.Reader) error {
 	tr := &trackingReader{r: r}
-	text, err := s.d.o.Deliver(s.d.ctx, s.env, tr)
+	reply, err := s.d.o.Deliver(s.d.ctx, s.env, tr)
 	if tr.err != nil {
 		// The client went away inside DATA: whatever Deliver made of the
 		// half message, it was told not to send it.
@@ -167,10 +169,10 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return smtpError(err)
 	}
-	if text == "" {
-		text = "OK"
+	if reply == "" {
+		reply = "OK"
 	}
-	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: oneLine(text)}
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: text.OneLine(reply)}
 }
 
 // smtpError is the reply for a failed delivery.
@@ -179,12 +181,12 @@ func smtpError(err error) *smtp.SMTPError {
 	var de *DataError
 	switch {
 	case errors.As(err, &r) && r.Code >= 200 && r.Code < 600:
-		enh, text := splitEnhanced(r.Code, oneLine(r.Text))
-		return &smtp.SMTPError{Code: r.Code, EnhancedCode: enh, Message: text}
+		enh, msg := splitEnhanced(r.Code, text.OneLine(r.Text))
+		return &smtp.SMTPError{Code: r.Code, EnhancedCode: enh, Message: msg}
 	case errors.As(err, &de):
-		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: oneLine(err.Error())}
+		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: text.OneLine(err.Error())}
 	}
-	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: oneLine(err.Error())}
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: text.OneLine(err.Error())}
 }
 
 // splitEnhanced takes an RFC 3463 code ("5.1.1") off the start of text
@@ -198,12 +200,6 @@ func splitEnhanced(code int, text string) (smtp.EnhancedCode, string) {
 		return smtp.EnhancedCode{a, b, c}, rest
 	}
 	return enh, text
-}
-
-// oneLine keeps a reply on one line: go-smtp would make each line of a
-// multi-line text a reply line of its own.
-func oneLine(s string) string {
-	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\r' || r == '\n' }), " ")
 }
 
 // trackingReader remembers the first read error other than io.EOF: go-smtp

@@ -84,7 +84,7 @@ func DeliverVia(build func(Entry) (delivery.Transport, error), keep func(error) 
 		if err != nil {
 			return OutcomeOf(e.Recipients, nil, err)
 		}
-		res, err := tr.Deliver(ctx, message.Envelope{From: e.Sender, To: e.Recipients}, sectionMessage{msg, size})
+		res, err := tr.Deliver(ctx, message.Envelope{From: e.Sender, To: e.Recipients, DSN: e.DSN}, sectionMessage{msg, size})
 		res.DeferIf(keep)
 		return OutcomeOf(e.Recipients, res, err)
 	}

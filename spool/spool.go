@@ -68,6 +68,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"mailout/message"
 )
 
 // Errors returned by the spool. Compare with [errors.Is].
@@ -107,6 +109,9 @@ type Entry struct {
 	LastError string
 	// Size is the size of the message in bytes. Set by [Spool.Put].
 	Size int64
+	// DSN is the sender's delivery status notification request (sendmail
+	// -N, -R, -V), asked again at every attempt.
+	DSN message.DSN
 }
 
 // Route records how an entry is to be delivered: the way its first
@@ -434,6 +439,7 @@ type envelope struct {
 	Attempts    int       `json:"attempts"`
 	LastError   string    `json:"last_error,omitempty"`
 	Size        int64     `json:"size"`
+	DSN         *dsnJSON  `json:"dsn,omitempty"`
 
 	// Written before routes, read for them.
 	Profile   string `json:"profile,omitempty"`
@@ -445,11 +451,22 @@ type envelope struct {
 	BounceError string     `json:"bounce_error,omitempty"`
 }
 
+// dsnJSON is an entry's DSN request as stored; absent when it asks nothing.
+type dsnJSON struct {
+	Notify string `json:"notify,omitempty"`
+	Ret    string `json:"ret,omitempty"`
+	EnvID  string `json:"envid,omitempty"`
+}
+
 func toEnvelope(e Entry) envelope {
-	return envelope{
+	env := envelope{
 		Version: envVersion, Sender: e.Sender, Recipients: e.Recipients, Route: &e.Route, Created: e.Created.UTC(), NextAttempt: e.NextAttempt.UTC(),
 		Attempts: e.Attempts, LastError: e.LastError, Size: e.Size,
 	}
+	if !e.DSN.IsZero() {
+		env.DSN = &dsnJSON{Notify: e.DSN.Notify, Ret: e.DSN.Ret, EnvID: e.DSN.EnvID}
+	}
+	return env
 }
 
 func (env envelope) entry(id string) Entry {
@@ -457,11 +474,15 @@ func (env envelope) entry(id string) Entry {
 	if env.Route != nil {
 		rt = *env.Route
 	}
-	return Entry{
+	e := Entry{
 		ID: id, Sender: env.Sender, Recipients: env.Recipients, Route: rt,
 		Created: env.Created, NextAttempt: env.NextAttempt,
 		Attempts: env.Attempts, LastError: env.LastError, Size: env.Size,
 	}
+	if env.DSN != nil {
+		e.DSN = message.DSN{Notify: env.DSN.Notify, Ret: env.DSN.Ret, EnvID: env.DSN.EnvID}
+	}
+	return e
 }
 
 // readEnvelope reads and checks an envelope or tombstone file. A missing file is returned
