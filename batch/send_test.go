@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"mailout/delivery"
+	"mailout/internal/smtptest"
 	"mailout/message"
 )
 
@@ -289,4 +290,62 @@ func TestLingering(t *testing.T) {
 	defer release()
 	cancel()
 	<-c.Done() // ends once the grace is over
+}
+
+// Through a real relay that pipelines, every row is decided once: a row
+// refused for a while mid-run gets all its attempts (the row held back
+// behind it is decided first), and the rest go out once each.
+func TestSendPipelinedRelay(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{RcptReplies: map[string]smtptest.Reply{
+		"r7@x.test": {Code: 451, Enhanced: "4.2.0", Text: "try later"}}})
+	var csv strings.Builder
+	csv.WriteString("email\n")
+	for i := 1; i <= 20; i++ {
+		fmt.Fprintf(&csv, "r%d@x.test\n", i)
+	}
+	const parallel = 2
+	f := newSendFixture(t, csv.String(), parallel)
+	pools, err := delivery.NewPools(delivery.Options{Relay: delivery.RelayOptions{Host: srv.Host(), Port: srv.Port(),
+		TLS: delivery.TLSNone, Timeout: 5 * time.Second}}, parallel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.d.Pools = nil
+	for _, p := range pools {
+		f.d.Pools = append(f.d.Pools, p)
+	}
+	defer func() {
+		for _, p := range pools {
+			p.Close()
+		}
+	}()
+	j := openJournal(t, filepath.Join(f.dir, "j"))
+	o := f.options(parallel)
+	o.Journal, o.Key = j, "email"
+	tally, err := Send(context.Background(), o, f.d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tally.Sent != 19 || tally.Failed != 1 {
+		t.Errorf("tally %+v, want 19 sent and 1 failed", tally)
+	}
+	got := map[string]int{}
+	for _, m := range srv.Messages() {
+		for _, r := range m.To {
+			got[r]++
+		}
+	}
+	for i := 1; i <= 20; i++ {
+		a := fmt.Sprintf("r%d@x.test", i)
+		want := 1
+		if i == 7 {
+			want = 0
+		}
+		if got[a] != want {
+			t.Errorf("%s got %d messages, want %d", a, got[a], want)
+		}
+	}
+	if n := strings.Count(srv.Transcript(), "RCPT TO:<r7@x.test>"); n != DefaultAttempts {
+		t.Errorf("r7 was tried %d times, want %d", n, DefaultAttempts)
+	}
 }

@@ -36,8 +36,9 @@ reported with its number and the batch goes on, up to --max-errors; an
 authentication or configuration failure stops it at once.
 
 If mailout is killed, at most 17 × --parallel rows may be sent again by the
-re-run: the messages in flight and the journal lines still waiting for their
-fsync (at most 16 × --parallel), whose rows a server had accepted.
+re-run: the messages in flight (two per connection when the relay pipelines)
+and the journal lines still waiting for their fsync, whose rows a server had
+accepted.
 
 Examples:
    mailout batch --csv customers.csv -T invoice.tpl --dry-run | less
