@@ -40,7 +40,9 @@ func TestRelayPoolSendHoldsBackOneMessage(t *testing.T) {
 	// The server refuses the second message's content (it decides at
 	// DATA); the refusal is read when the third message's envelope goes
 	// out.
-	srv.SetOptions(func(o *smtptest.Options) { o.DataReply = &smtptest.Reply{Code: 451, Enhanced: "4.3.0", Text: "try later"} })
+	srv.SetOptions(func(o *smtptest.Options) {
+		o.DataReply = &smtptest.Reply{Code: 451, Enhanced: "4.3.0", Text: "try later"}
+	})
 	out := p.Send(ctx, envTo("c@example.test", "no@example.test"), rawMessage("Subject: two\r\n\r\nhi\r\n"))
 	if len(out) != 1 || out[0].Err != nil || out[0].Result.Recipients[0].Status != Accepted {
 		t.Fatalf("second Send: %+v, want the first message accepted", out)
