@@ -62,6 +62,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -192,6 +193,7 @@ type Spool struct {
 	dir  string // queue_dir/<uid>
 	uid  int
 	now  func() time.Time
+	f    *folder // shared by the Spools of dir in this process (commit.go)
 }
 
 const (
@@ -228,6 +230,7 @@ func Open(queueDir string, uid int, now func() time.Time) (*Spool, error) {
 		return nil, errors.New("spool: empty queue folder name")
 	}
 	s := &Spool{root: queueDir, dir: filepath.Join(queueDir, strconv.Itoa(uid)), uid: uid, now: now}
+	s.f = folderFor(s.dir)
 	fi, err := os.Stat(queueDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(queueDir, rootDirMode); err != nil {
@@ -279,8 +282,16 @@ func (s *Spool) checkDir() (exists bool, err error) {
 }
 
 // ensureDir creates the user's folder when missing (mode 0700 whatever the umask) and
-// checks it.
+// checks it. Once the folder is known to exist, only the check is made again: every Put
+// still refuses a folder made unsafe meanwhile, but does not try mkdir(2) each time.
 func (s *Spool) ensureDir() error {
+	if s.f.made.Load() {
+		exists, err := s.checkDir()
+		if err != nil || exists {
+			return err
+		}
+		s.f.made.Store(false) // removed since: make it again
+	}
 	err := os.Mkdir(s.dir, dirMode)
 	if err == nil {
 		if err := os.Chmod(s.dir, dirMode); err != nil {
@@ -292,7 +303,10 @@ func (s *Spool) ensureDir() error {
 	} else if !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("create queue folder: %w", err)
 	}
-	_, err = s.checkDir()
+	exists, err := s.checkDir()
+	if err == nil && exists {
+		s.f.made.Store(true)
+	}
 	return err
 }
 
@@ -321,7 +335,9 @@ func validID(id string) bool {
 // Put stores a message and its envelope and returns the new entry's id. e.ID and e.Size are
 // ignored; a zero e.Created becomes now, a zero e.NextAttempt becomes
 // e.Created+Backoff(e.Attempts). The message is streamed from msg into the spool; the entry
-// becomes visible only once it is complete and synced to disk.
+// becomes visible only once it is complete, and Put returns only once it is synced to disk.
+// On error, Put leaves nothing behind. Concurrent Puts to the same folder, from one Spool or
+// several, share their syncs (see commit.go).
 func (s *Spool) Put(e Entry, msg io.WriterTo) (id string, err error) {
 	if len(e.Recipients) == 0 {
 		return "", errors.New("queue message: no recipients")
@@ -339,65 +355,76 @@ func (s *Spool) Put(e Entry, msg io.WriterTo) (id string, err error) {
 	}
 	e.ID = id
 
-	data, err := s.createTemp()
-	if err != nil {
+	p := &putEntry{dir: s.dir, msgPath: s.path(id, msgExt), envPath: s.path(id, envExt)}
+	// Both files stay open until the commit is over: the message's lock keeps List's
+	// clean-up of incomplete writes, and flushes, off the entry until it is complete.
+	defer p.close()
+	if err := s.writeTemps(p, e, msg); err != nil {
+		p.discard()
+		// err names the operation and the file ("write /q/0/.tmp-1: no space left
+		// on device").
 		return "", fmt.Errorf("queue message: %w", err)
 	}
-	// data stays open, and locked, until the envelope is in place: the clean-up of
-	// incomplete writes in List leaves a locked file alone.
-	defer data.Close()
-	committed := false
-	defer func() {
-		if !committed {
-			os.Remove(data.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(data, bufferSize)
-	n, err := msg.WriteTo(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = data.Sync()
-	}
-	if err != nil {
-		// err names the operation and the file ("write /q/0/tmp-1: no space
-		// left on device").
-		return "", fmt.Errorf("queue message: %w", err)
-	}
-	e.Size = n
-	if err := s.commit(data.Name(), s.path(id, msgExt)); err != nil {
-		return "", fmt.Errorf("queue message: %w", err)
-	}
-	committed = true
-	if err := s.writeEnvelope(s.dir, id+envExt, toEnvelope(e)); err != nil {
-		os.Remove(s.path(id, msgExt))
+	if err := s.f.commit(p); err != nil {
 		return "", fmt.Errorf("queue message: %w", err)
 	}
 	return id, nil
 }
 
+// writeTemps writes the message and then the envelope of e to temporary files, flushed to
+// the kernel but not synced: the commit syncs them.
+func (s *Spool) writeTemps(p *putEntry, e Entry, msg io.WriterTo) error {
+	var err error
+	if p.msg, err = s.createTemp(); err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(p.msg, bufferSize)
+	n, err := msg.WriteTo(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return err
+	}
+	e.Size = n
+	b, err := json.MarshalIndent(toEnvelope(e), "", "  ")
+	if err != nil {
+		return err
+	}
+	if p.env, err = s.createTemp(); err != nil {
+		return err
+	}
+	_, err = p.env.Write(append(b, '\n'))
+	return err
+}
+
 // createTemp creates an empty, locked temporary file (0600) in the user's folder.
 func (s *Spool) createTemp() (*os.File, error) {
-	f, err := os.CreateTemp(s.dir, tmpPrefix+"*")
-	if err != nil {
-		return nil, err
+	for try := 0; ; try++ {
+		name := filepath.Join(s.dir, tmpPrefix+strconv.FormatUint(mrand.Uint64(), 36))
+		f, err := createExcl(name, fileMode)
+		if errors.Is(err, fs.ErrExist) && try < 100 {
+			continue // as os.CreateTemp does
+		}
+		if err != nil {
+			return nil, err
+		}
+		err = f.Chmod(fileMode) // whatever the umask
+		if err == nil {
+			err = tryLock(f)
+		}
+		if err != nil {
+			f.Close()
+			os.Remove(name)
+			return nil, err
+		}
+		return f, nil
 	}
-	err = f.Chmod(fileMode) // whatever the umask
-	if err == nil {
-		err = tryLock(f)
-	}
-	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, err
-	}
-	return f, nil
 }
 
 // commit renames a synced temporary file into place and syncs the folder.
 func (s *Spool) commit(tmp, final string) error {
-	if err := os.Rename(tmp, final); err != nil {
+	if err := rename(tmp, final); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(final))

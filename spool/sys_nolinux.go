@@ -1,0 +1,7 @@
+//go:build !linux
+
+package spool
+
+import "os"
+
+func startWriteback(*os.File) {}
