@@ -17,7 +17,7 @@ import (
 func ExampleRun() {
 	dir, _ := os.MkdirTemp("", "batch-example")
 	defer os.RemoveAll(dir)
-	j, err := batch.OpenJournal(filepath.Join(dir, "list.journal"))
+	j, err := batch.OpenJournal(filepath.Join(dir, "list.journal"), nil)
 	if err != nil {
 		fmt.Println(err)
 		return

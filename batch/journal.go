@@ -86,13 +86,16 @@ type journalLine struct {
 
 // OpenJournal opens or creates the journal at path, creating missing folders
 // with mode 0700 and the file with mode 0600, and loads the keys it records
-// as sent or queued.
+// as sent or queued. now stamps the lines it writes; nil means time.Now.
 //
 // A last line cut short (the process was killed while writing it) is dropped,
 // or kept when it is complete but for its line break. Any other line that is
 // not a journal line is an error naming it: dropping it could mail its row
 // again.
-func OpenJournal(path string) (*Journal, error) {
+func OpenJournal(path string, now func() time.Time) (*Journal, error) {
+	if now == nil {
+		now = time.Now
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
@@ -111,7 +114,7 @@ func OpenJournal(path string) (*Journal, error) {
 		f.Close()
 		return nil, fmt.Errorf("journal %s: %w", path, ErrJournalInUse)
 	}
-	j := &Journal{path: path, f: f, now: time.Now, claimed: make(map[keyHash]struct{}),
+	j := &Journal{path: path, f: f, now: now, claimed: make(map[keyHash]struct{}),
 		window: DefaultWindow, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	j.cond.L = &j.mu
 	if err := j.load(); err != nil {

@@ -21,7 +21,7 @@ import (
 
 func openJournal(t *testing.T, path string) *Journal {
 	t.Helper()
-	j, err := OpenJournal(path)
+	j, err := OpenJournal(path, nil)
 	if err != nil {
 		t.Fatalf("OpenJournal: %v", err)
 	}
@@ -183,7 +183,7 @@ func TestJournalCorruptLine(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := OpenJournal(path)
+			_, err := OpenJournal(path, nil)
 			if err == nil || !strings.Contains(err.Error(), path+": "+tt.wantErr) {
 				t.Errorf("OpenJournal error = %v, want it to contain %q", err, tt.wantErr)
 			}
@@ -210,7 +210,7 @@ func TestJournalLocked(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "j")
 	j := openJournal(t, path)
-	_, err := OpenJournal(path)
+	_, err := OpenJournal(path, nil)
 	if !errors.Is(err, ErrJournalInUse) {
 		t.Fatalf("second OpenJournal error = %v, want ErrJournalInUse", err)
 	}
@@ -259,7 +259,7 @@ func TestJournalKillChild(t *testing.T) {
 	if path == "" {
 		t.Skip("only run as the child of TestJournalSIGKILL")
 	}
-	j, err := OpenJournal(path)
+	j, err := OpenJournal(path, nil)
 	if err != nil {
 		fmt.Printf("error %v\n", err)
 		os.Exit(1)
@@ -337,7 +337,7 @@ func journalSIGKILL(t *testing.T, window int) {
 			t.Fatalf("round %d: child stopped after %d records, before it was killed", round, n)
 		}
 
-		j, err := OpenJournal(path)
+		j, err := OpenJournal(path, nil)
 		if err != nil {
 			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
 		}

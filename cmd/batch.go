@@ -237,7 +237,7 @@ func (r *runner) newBatchRun(cfg *profiles.Config, o batchOptions) (*batchRun, e
 		if path == "" {
 			path = batch.DefaultJournalPath(filepath.Dir(r.stateDir()), o.csv, o.template)
 		}
-		j, err := batch.OpenJournal(path)
+		j, err := batch.OpenJournal(path, b.r.env.Now)
 		if errors.Is(err, batch.ErrJournalInUse) {
 			return nil, hinted(withCode(exitTempFail, err), "another mailout batch is sending this CSV; wait for it to finish")
 		}
@@ -503,7 +503,7 @@ func plural(n int, one, many string) string {
 func (b *batchRun) run(ctx context.Context) error {
 	o := b.o
 	so := batch.SendOptions{CSV: o.csv, Key: o.key, Journal: b.journal, Limit: o.limit, MaxErrors: o.maxErrors,
-		Parallel: o.parallel, Report: o.report}
+		Parallel: o.parallel, Report: o.report, Sleep: b.r.env.Sleep}
 	d := batch.Deps{Compose: b.compose, Fatal: fatal, Line: b.line, Row: b.row}
 	if o.del.json {
 		so.JSON = b.r.env.Stdout
@@ -520,7 +520,7 @@ func (b *batchRun) run(ctx context.Context) error {
 		so.Count, d.Start = b.r.env.StderrTTY, b.confirm
 		if o.rate != "" {
 			rate, _ := batch.ParseRate(o.rate) // checked in validate
-			so.Limiter = batch.NewLimiter(rate, nil, nil)
+			so.Limiter = batch.NewLimiter(rate, b.r.env.Now, b.r.env.Sleep)
 		}
 		do, err := b.r.deliveryOptions(b.profile, o.del)
 		if err != nil {

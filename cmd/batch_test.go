@@ -3,6 +3,7 @@ package cmd
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -576,4 +578,59 @@ func TestBatchStopsGracefullyOnSignal(t *testing.T) {
 		t.Fatalf("re-run: %v\n%s", err, out)
 	}
 	batchWantEachOnce(t, srv, rows)
+}
+
+// fakeClock is a clock whose sleeps return at once and move it on.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	sleeps []time.Duration
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sleeps = append(c.sleeps, d)
+	c.now = c.now.Add(d)
+	return ctx.Err()
+}
+
+// The batch's clock is the Env's: the journal's time stamps, the retries'
+// back-off and the --rate limiter all go by it, so none of them waits for
+// real time here.
+func TestBatchClockIsTheEnvs(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{RcptReplies: map[string]smtptest.Reply{
+		"u2@example.com": {Code: 451, Enhanced: "4.2.0", Text: "try later"}}})
+	dir, csvPath, tplPath := batchFiles(t, 3, nil)
+	env, _, stderr := batchTestEnv(t, "", false)
+	clock := &fakeClock{now: time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)}
+	env.Now, env.Sleep = clock.Now, clock.Sleep
+	journal := filepath.Join(dir, "list.journal")
+	start := time.Now()
+	code := Main([]string{"mailout", "batch", "--csv", csvPath, "-T", tplPath, "--server", srv.Addr(), "--tls", "none", "--yes",
+		"--rate", "1/s", "--journal", journal}, env)
+	if code != exitTempFail {
+		t.Fatalf("batch = %d, want %d (a row deferred); stderr:\n%s", code, exitTempFail, stderr)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("the batch took %v of real time", d)
+	}
+	// Row 2's back-offs (1 s, 2 s) and the waits for the rate slots of
+	// rows 2 and 3, unless row 3's came while row 2 waited to retry.
+	if n := len(clock.sleeps); n < batch.DefaultAttempts || n > batch.DefaultAttempts+1 || !slices.Contains(clock.sleeps, 2*time.Second) {
+		t.Errorf("sleeps %v: want the back-offs 1s and 2s and one or two rate slots", clock.sleeps)
+	}
+	b, err := os.ReadFile(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"time":"2001-02-03T04:`); n != 3 {
+		t.Errorf("journal:\n%s\nwant its 3 lines stamped by the Env's clock", b)
+	}
 }

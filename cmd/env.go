@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"crypto/rand"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"golang.org/x/term"
 
+	"mailout/batch"
 	"mailout/delivery"
 	"mailout/profiles"
 )
@@ -25,7 +27,10 @@ type Env struct {
 	Getenv              func(string) string
 	Environ             func() []string
 	Now                 func() time.Time
-	Rand                io.Reader
+	// Sleep waits between a batch's retries and for its --rate slots,
+	// returning ctx's error when ctx ends first; nil means a real timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	Rand  io.Reader
 	// Hostname returns this machine's name, fully qualified when the
 	// system knows how (see FQDN), else the bare kernel name.
 	Hostname func() string
@@ -65,6 +70,7 @@ func SystemEnv() *Env {
 		Getenv:      os.Getenv,
 		Environ:     os.Environ,
 		Now:         time.Now,
+		Sleep:       batch.Sleep,
 		Rand:        rand.Reader,
 		Hostname:    hostname,
 		FQDN:        fqdn,

@@ -1,11 +1,8 @@
 package delivery
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,78 +65,19 @@ func TestDSNPipelined(t *testing.T) {
 	}
 }
 
-// dsnPlainServer is a minimal SMTP server without PIPELINING (go-smtp
-// always offers it), so the one-at-a-time path is exercised; it offers DSN
-// when dsn is set and sends every MAIL and RCPT command line to cmds.
-func dsnPlainServer(t *testing.T, dsn bool) (addr string, cmds chan string) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	cmds = make(chan string, 16)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		r := bufio.NewReader(c)
-		say := func(s string) { c.Write([]byte(s + "\r\n")) }
-		say("220 plain ESMTP")
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			line = strings.TrimRight(line, "\r\n")
-			cmd := strings.ToUpper(line)
-			switch {
-			case strings.HasPrefix(cmd, "EHLO"):
-				if dsn {
-					say("250-plain\r\n250-DSN\r\n250 8BITMIME")
-				} else {
-					say("250-plain\r\n250 8BITMIME")
-				}
-			case strings.HasPrefix(cmd, "MAIL"), strings.HasPrefix(cmd, "RCPT"):
-				cmds <- line
-				say("250 ok")
-			case cmd == "DATA":
-				say("354 go ahead")
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil || l == ".\r\n" {
-						break
-					}
-				}
-				close(cmds)
-				say("250 2.0.0 queued as 7")
-			case cmd == "QUIT":
-				say("221 bye")
-				return
-			default:
-				say("500 what")
-			}
-		}
-	}()
-	return l.Addr().String(), cmds
-}
-
 func TestDSNSequential(t *testing.T) {
 	for _, offer := range []bool{true, false} {
-		addr, cmds := dsnPlainServer(t, offer)
-		host, portStr, _ := net.SplitHostPort(addr)
-		port, _ := strconv.Atoi(portStr)
+		var ext []string
+		if offer {
+			ext = []string{"DSN"}
+		}
+		srv := startRawServer(t, false, ext...)
 		var log bytes.Buffer
-		r := NewRelay(RelayOptions{Host: host, Port: port, TLS: TLSNone, Timeout: 5 * time.Second, Verbose: &log})
+		r := NewRelay(RelayOptions{Host: "127.0.0.1", Port: srv.port(), TLS: TLSNone, Timeout: 5 * time.Second, Verbose: &log})
 		if _, err := r.Deliver(context.Background(), dsnEnvelope, rawMessage("Subject: x\r\n\r\nhi\r\n")); err != nil {
 			t.Fatalf("DSN offered %v: Deliver: %v", offer, err)
 		}
-		var got []string
-		for c := range cmds {
-			got = append(got, c)
-		}
+		got := srv.commands()
 		want := []string{
 			"MAIL FROM:<s@example.test> RET=HDRS ENVID=id+3D1+2Bx+20y BODY=8BITMIME",
 			"RCPT TO:<a@example.test> NOTIFY=SUCCESS,FAILURE",
@@ -160,16 +98,14 @@ func TestDSNSequential(t *testing.T) {
 // TestDSNNotRequested: a message without a DSN request sends no DSN
 // parameter and no note, DSN offered or not.
 func TestDSNNotRequested(t *testing.T) {
-	addr, cmds := dsnPlainServer(t, true)
-	host, portStr, _ := net.SplitHostPort(addr)
-	port, _ := strconv.Atoi(portStr)
+	srv := startRawServer(t, false, "DSN")
 	var log bytes.Buffer
-	r := NewRelay(RelayOptions{Host: host, Port: port, TLS: TLSNone, Timeout: 5 * time.Second, Verbose: &log})
+	r := NewRelay(RelayOptions{Host: "127.0.0.1", Port: srv.port(), TLS: TLSNone, Timeout: 5 * time.Second, Verbose: &log})
 	env := message.Envelope{From: "s@example.test", To: []string{"a@example.test"}}
 	if _, err := r.Deliver(context.Background(), env, rawMessage("Subject: x\r\n\r\nhi\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	for c := range cmds {
+	for _, c := range srv.commands() {
 		if strings.Contains(c, "=") && !strings.HasSuffix(c, "BODY=8BITMIME") {
 			t.Errorf("server got %q", c)
 		}

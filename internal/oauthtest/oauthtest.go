@@ -1,12 +1,18 @@
 // Package oauthtest is an OAuth 2.0 authorization server on loopback for
-// tests: the device authorization grant (RFC 8628, with
-// authorization_pending and slow_down), the authorization code grant with
+// tests, built on github.com/ory/fosite: the authorization code grant with
 // PKCE S256 (RFC 7636) and a redirect to a loopback URI, the refresh token
-// grant with optional rotation, client credentials, and revocation
-// (RFC 7009). It counts the token requests it answers, so tests can prove
-// that a cached token was reused and that concurrent senders refreshed once,
-// and it says whether an access token is valid, so a test SMTP server can
-// check bearer tokens against it.
+// grant with optional rotation, client credentials and revocation
+// (RFC 7009) are fosite's own handlers over its in-memory store; the
+// device authorization grant (RFC 8628, with authorization_pending,
+// slow_down, expired_token and access_denied), which fosite lacks, is a
+// small fosite token endpoint handler of this package that issues its
+// tokens through fosite's token strategy and store, so that refreshing,
+// rotating and revoking a device grant go through fosite like any other.
+//
+// The server counts the token requests it answers, so tests can prove that
+// a cached token was reused and that concurrent senders refreshed once, and
+// it says whether an access token is valid (by fosite's introspection), so
+// a test SMTP server can check bearer tokens against it.
 //
 // The "user" approves a device login with an HTTP POST to
 // [Server.ApproveURL]; /authorize approves every well-formed request at
@@ -14,17 +20,23 @@
 package oauthtest
 
 import (
+	"context"
 	"crypto/rand"
-	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/storage"
 )
 
 // Options configure a [Server]. They may be changed at run time with
@@ -32,11 +44,15 @@ import (
 type Options struct {
 	// ClientID is the one client the server knows; default "mailout-test".
 	ClientID string
-	// ClientSecret, when set, is required from the client on every token
-	// request; it is always required for client_credentials.
+	// ClientSecret, when set, makes the client confidential: the secret is
+	// required from it on every token request. Without it the client is
+	// public (token_endpoint_auth_method none) and cannot use
+	// client_credentials.
 	ClientSecret string
-	// Rotate issues a new refresh token with every refresh and invalidates
-	// the one used.
+	// Rotate makes a refresh hand out a new refresh token and revoke the
+	// one used (fosite's rotation: using it again is refused and, as reuse,
+	// revokes the grant). Without it the used refresh token stays valid
+	// next to the new one fosite hands out.
 	Rotate bool
 	// ExpiresIn is the access token lifetime sent as expires_in; default
 	// 3600. The server itself never expires a token: tests move the
@@ -57,37 +73,48 @@ type Options struct {
 	FailStatus int
 }
 
+// DeviceGrantType is the grant_type of the device access token request.
+const DeviceGrantType = "urn:ietf:params:oauth:grant-type:device_code"
+
+// User is the subject of the sessions the server grants.
+const User = "user@example.test"
+
+// lifetime is what fosite is told a token lives: long enough that the
+// server never expires one during a test (expires_in is sent separately).
+const lifetime = 10 * 365 * 24 * time.Hour
+
+// deviceLifetime is how long a device code may be polled.
+const deviceLifetime = 10 * time.Minute
+
 // Server is a running authorization server.
 type Server struct {
 	srv *http.Server
 	ln  net.Listener
 	url string
 
+	oauth    fosite.OAuth2Provider
+	store    *store
+	strategy oauth2.CoreStrategy
+
+	tokenMu sync.Mutex // serialises token requests, as one server thread would
+
 	mu       sync.Mutex
 	opts     Options
 	issued   []string           // every token handed out
+	refresh  []string           // every refresh token, handed out or made by NewGrant
+	grants   []string           // fosite request ids of the grants
 	devices  map[string]*device // by device code
-	codes    map[string]*authCode
-	grants   []*grant
-	requests map[string]int // token requests by grant_type
+	requests map[string]int     // token requests by grant_type
 }
 
 type device struct {
 	userCode string
+	scopes   []string
+	expires  time.Time
 	approved bool
+	denied   bool
 	used     bool
 	polls    int
-}
-
-type authCode struct {
-	challenge, redirect string
-	used                bool
-}
-
-type grant struct {
-	refresh string
-	access  map[string]bool
-	revoked bool
 }
 
 // New starts a server on 127.0.0.1 at a free port.
@@ -97,7 +124,37 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{ln: ln, url: "http://" + ln.Addr().String(), opts: o,
-		devices: map[string]*device{}, codes: map[string]*authCode{}, requests: map[string]int{}}
+		devices: map[string]*device{}, requests: map[string]int{}}
+	secret := make([]byte, 32) // fosite's HMAC strategy wants 32 bytes
+	if _, err := rand.Read(secret); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	cfg := &fosite.Config{
+		AccessTokenLifespan:            lifetime,
+		RefreshTokenLifespan:           lifetime,
+		AuthorizeCodeLifespan:          10 * time.Minute,
+		GlobalSecret:                   secret,
+		TokenURL:                       s.TokenURL(),
+		EnforcePKCE:                    true,  // every client, public or not
+		EnablePKCEPlainChallengeMethod: false, // S256 only
+		RefreshTokenScopes:             []string{},
+		ScopeStrategy:                  func([]string, string) bool { return true },
+		ClientSecretsHasher:            plainHasher{},
+		SendDebugMessagesToClients:     true,
+	}
+	s.store = &store{MemoryStore: storage.NewMemoryStore(), s: s,
+		access: map[string][]string{}, refreshes: map[string][]string{}}
+	s.strategy = compose.NewOAuth2HMACStrategy(cfg)
+	s.oauth = compose.Compose(cfg, s.store, s.strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		s.deviceFactory,
+	)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /device", s.deviceAuth)
 	mux.HandleFunc("POST /token", s.token)
@@ -136,12 +193,15 @@ func (s *Server) AuthURL() string { return s.url + "/authorize" }
 // TokenURL is the token endpoint.
 func (s *Server) TokenURL() string { return s.url + "/token" }
 
-// RevokeURL is the revocation endpoint: POST token=... revokes the grant
-// the token belongs to, refresh and access tokens alike.
+// RevokeURL is the revocation endpoint (RFC 7009, fosite's): POST token=...
+// with the client's credentials (client_id alone for a public client)
+// revokes the grant the token belongs to, refresh and access tokens alike.
 func (s *Server) RevokeURL() string { return s.url + "/revoke" }
 
 // ApproveURL is where the test "user" approves a device login: POST
 // user_code=...; without user_code the newest pending login is approved.
+// With deny=1 the login is declined instead (the next poll gets
+// access_denied).
 func (s *Server) ApproveURL() string { return s.url + "/approve" }
 
 // VerificationURI is the verification_uri sent with each device code.
@@ -169,9 +229,8 @@ func (s *Server) SetOptions(f func(*Options)) {
 }
 
 // Requests returns how many token requests of a grant_type (e.g.
-// "refresh_token", "client_credentials",
-// "urn:ietf:params:oauth:grant-type:device_code", "authorization_code")
-// the server answered; "" counts all.
+// "refresh_token", "client_credentials", [DeviceGrantType],
+// "authorization_code") the server answered; "" counts all.
 func (s *Server) Requests(grantType string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -185,26 +244,36 @@ func (s *Server) Requests(grantType string) int {
 	return s.requests[grantType]
 }
 
-// Valid reports whether an access token was issued and not revoked.
+// Valid reports whether an access token was issued and is neither revoked
+// nor rotated away, by fosite's introspection.
 func (s *Server) Valid(accessToken string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, g := range s.grants {
-		if g.access[accessToken] {
-			return !g.revoked
-		}
-	}
-	return false
+	use, _, err := s.oauth.IntrospectToken(context.Background(), accessToken, fosite.AccessToken, new(fosite.DefaultSession))
+	return err == nil && use == fosite.AccessToken
 }
 
 // NewGrant creates a grant as if a user had logged in and returns its
 // refresh token, for tests that start from a logged-in profile.
 func (s *Server) NewGrant() string {
+	ctx := context.Background()
+	c, err := s.client(s.ClientID())
+	if err != nil {
+		panic(err)
+	}
+	req := fosite.NewAccessRequest(session())
+	req.Client = c
+	req.GrantTypes = fosite.Arguments{DeviceGrantType}
+	rt, sig, err := s.strategy.GenerateRefreshToken(ctx, req)
+	if err == nil {
+		err = s.store.CreateRefreshTokenSession(ctx, sig, "", req.Sanitize(nil))
+	}
+	if err != nil {
+		panic(fmt.Sprintf("oauthtest: NewGrant: %v", err))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := &grant{refresh: random("rt-"), access: map[string]bool{}}
-	s.grants = append(s.grants, g)
-	return g.refresh
+	s.grants = append(s.grants, req.GetID())
+	s.refresh = append(s.refresh, rt)
+	return rt
 }
 
 // Issued returns every access and refresh token the server handed out, so
@@ -215,26 +284,136 @@ func (s *Server) Issued() []string {
 	return append([]string(nil), s.issued...)
 }
 
-// RevokeAll revokes every grant.
+// RevokeAll revokes every grant, in fosite's store.
 func (s *Server) RevokeAll() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, g := range s.grants {
-		g.revoked = true
+	ids := append([]string(nil), s.grants...)
+	s.mu.Unlock()
+	ctx := context.Background()
+	for _, id := range ids {
+		s.store.RevokeRefreshToken(ctx, id)
+		s.store.RevokeAccessToken(ctx, id)
 	}
 }
 
 // RefreshTokens returns the currently valid refresh tokens.
 func (s *Server) RefreshTokens() []string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	all := append([]string(nil), s.refresh...)
+	s.mu.Unlock()
 	var out []string
-	for _, g := range s.grants {
-		if !g.revoked && g.refresh != "" {
-			out = append(out, g.refresh)
+	for _, rt := range all {
+		use, _, err := s.oauth.IntrospectToken(context.Background(), rt, fosite.RefreshToken, new(fosite.DefaultSession))
+		if err == nil && use == fosite.RefreshToken {
+			out = append(out, rt)
 		}
 	}
 	return out
+}
+
+func session() *fosite.DefaultSession {
+	s := &fosite.DefaultSession{Subject: User, Username: User}
+	s.SetExpiresAt(fosite.AccessToken, time.Now().UTC().Add(lifetime).Round(time.Second))
+	s.SetExpiresAt(fosite.RefreshToken, time.Now().UTC().Add(lifetime).Round(time.Second))
+	return s
+}
+
+// client is the one client, as the options describe it now.
+func (s *Server) client(id string) (fosite.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id == "" || id != s.clientID() {
+		return nil, fosite.ErrNotFound
+	}
+	return &fosite.DefaultClient{
+		ID:     id,
+		Secret: []byte(s.opts.ClientSecret),
+		Public: s.opts.ClientSecret == "",
+		// Loopback redirects match on any port (RFC 8252).
+		RedirectURIs:  []string{"http://127.0.0.1/", "http://127.0.0.1"},
+		ResponseTypes: fosite.Arguments{"code"},
+		GrantTypes:    fosite.Arguments{"authorization_code", "refresh_token", "client_credentials", DeviceGrantType},
+	}, nil
+}
+
+// plainHasher compares client secrets as they are: the test client's
+// secret is kept in the clear, and bcrypt would only slow the tests.
+type plainHasher struct{}
+
+func (plainHasher) Compare(_ context.Context, hash, data []byte) error {
+	if subtle.ConstantTimeCompare(hash, data) != 1 {
+		return errors.New("wrong client secret")
+	}
+	return nil
+}
+
+func (plainHasher) Hash(_ context.Context, data []byte) ([]byte, error) { return data, nil }
+
+// store is fosite's memory store with the options' client, rotation only
+// when asked for, and revocation of every token of a grant (the memory
+// store knows only a grant's newest tokens, and without rotation older
+// ones stay valid).
+type store struct {
+	*storage.MemoryStore
+	s *Server
+
+	mu        sync.Mutex
+	access    map[string][]string // request id -> access token signatures
+	refreshes map[string][]string // request id -> refresh token signatures
+}
+
+func (st *store) GetClient(_ context.Context, id string) (fosite.Client, error) {
+	return st.s.client(id)
+}
+
+func (st *store) CreateAccessTokenSession(ctx context.Context, sig string, req fosite.Requester) error {
+	st.mu.Lock()
+	st.access[req.GetID()] = append(st.access[req.GetID()], sig)
+	st.mu.Unlock()
+	return st.MemoryStore.CreateAccessTokenSession(ctx, sig, req)
+}
+
+func (st *store) CreateRefreshTokenSession(ctx context.Context, sig, accessSig string, req fosite.Requester) error {
+	st.mu.Lock()
+	st.refreshes[req.GetID()] = append(st.refreshes[req.GetID()], sig)
+	st.mu.Unlock()
+	return st.MemoryStore.CreateRefreshTokenSession(ctx, sig, accessSig, req)
+}
+
+func (st *store) RotateRefreshToken(ctx context.Context, id, sig string) error {
+	st.s.mu.Lock()
+	rotate := st.s.opts.Rotate
+	st.s.mu.Unlock()
+	if !rotate {
+		return nil
+	}
+	return st.MemoryStore.RotateRefreshToken(ctx, id, sig)
+}
+
+func (st *store) RevokeRefreshToken(ctx context.Context, id string) error {
+	st.mu.Lock()
+	sigs := st.refreshes[id]
+	st.mu.Unlock()
+	if len(sigs) > 1 {
+		for _, sig := range sigs[:len(sigs)-1] {
+			// Still active only without rotation; a rotated one stays,
+			// inactive, for fosite's reuse detection.
+			if _, err := st.MemoryStore.GetRefreshTokenSession(ctx, sig, nil); err == nil {
+				st.MemoryStore.DeleteRefreshTokenSession(ctx, sig)
+			}
+		}
+	}
+	return st.MemoryStore.RevokeRefreshToken(ctx, id) // the newest: inactive
+}
+
+func (st *store) RevokeAccessToken(ctx context.Context, id string) error {
+	st.mu.Lock()
+	sigs := st.access[id]
+	st.mu.Unlock()
+	for _, sig := range sigs {
+		st.MemoryStore.DeleteAccessTokenSession(ctx, sig)
+	}
+	return st.MemoryStore.RevokeAccessToken(ctx, id)
 }
 
 func random(prefix string) string {
@@ -254,173 +433,78 @@ func oauthError(w http.ResponseWriter, status int, code, desc string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
 }
 
-func (s *Server) deviceAuth(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if r.PostFormValue("client_id") != s.clientID() {
-		oauthError(w, 400, "invalid_client", "unknown client")
-		return
-	}
-	code := random("dc-")
-	userCode := strings.ToUpper(random("")[:8])
-	s.devices[code] = &device{userCode: userCode}
-	interval := s.opts.Interval
-	if interval <= 0 {
-		interval = 1
-	}
-	writeJSON(w, 200, map[string]any{"device_code": code, "user_code": userCode,
-		"verification_uri": s.url + "/device/verify", "expires_in": 600, "interval": interval})
-}
-
-func (s *Server) approve(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	uc := r.PostFormValue("user_code")
-	for _, d := range s.devices {
-		if !d.approved && (uc == "" || d.userCode == uc) {
-			d.approved = true
-			fmt.Fprintln(w, "approved")
-			return
-		}
-	}
-	http.Error(w, "no such pending login", http.StatusNotFound)
-}
-
+// authorize is fosite's authorization endpoint; the test user consents to
+// every request at once and is granted the scopes asked for.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	redirect := q.Get("redirect_uri")
-	u, err := url.Parse(redirect)
-	if err != nil || u.Scheme != "http" || u.Hostname() != "127.0.0.1" {
-		http.Error(w, "redirect_uri must be a loopback http URI", http.StatusBadRequest)
+	ctx := r.Context()
+	ar, err := s.oauth.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		s.oauth.WriteAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	if q.Get("client_id") != s.clientID() || q.Get("response_type") != "code" ||
-		q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" {
-		http.Error(w, "bad authorization request (client_id, response_type=code, PKCE S256 required)", http.StatusBadRequest)
+	for _, scope := range ar.GetRequestedScopes() {
+		ar.GrantScope(scope)
+	}
+	resp, err := s.oauth.NewAuthorizeResponse(ctx, ar, session())
+	if err != nil {
+		s.oauth.WriteAuthorizeError(ctx, w, ar, err)
 		return
 	}
-	code := random("ac-")
-	s.codes[code] = &authCode{challenge: q.Get("code_challenge"), redirect: redirect}
-	v := u.Query()
-	v.Set("code", code)
-	v.Set("state", q.Get("state"))
-	u.RawQuery = v.Encode()
-	http.Redirect(w, r, u.String(), http.StatusFound)
+	s.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
+// revoke is fosite's revocation endpoint.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
-	tok := r.PostFormValue("token")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, g := range s.grants {
-		if g.refresh == tok || g.access[tok] {
-			g.revoked = true
-		}
-	}
-	w.WriteHeader(200) // RFC 7009: unknown tokens are not an error
+	ctx := r.Context()
+	s.oauth.WriteRevocationResponse(ctx, w, s.oauth.NewRevocationRequest(ctx, r))
 }
 
+// token is fosite's token endpoint, with the request counting, FailStatus,
+// expires_in and the record of issued tokens around it.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	s.tokenMu.Lock()
+	defer s.tokenMu.Unlock()
 	if err := r.ParseForm(); err != nil {
 		oauthError(w, 400, "invalid_request", err.Error())
 		return
 	}
-	f := r.PostForm
-	gt := f.Get("grant_type")
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests[gt]++
-	if s.opts.FailStatus != 0 {
-		oauthError(w, s.opts.FailStatus, "temporarily_unavailable", "the test server is failing on purpose")
+	s.requests[r.PostForm.Get("grant_type")]++
+	fail, exp := s.opts.FailStatus, s.opts.ExpiresIn
+	s.mu.Unlock()
+	if fail != 0 {
+		oauthError(w, fail, "temporarily_unavailable", "the test server is failing on purpose")
 		return
 	}
-	id, secret := f.Get("client_id"), f.Get("client_secret")
-	if u, p, ok := r.BasicAuth(); ok {
-		id, secret = u, p
-	}
-	if id != s.clientID() || (s.opts.ClientSecret != "" && secret != s.opts.ClientSecret) {
-		oauthError(w, 401, "invalid_client", "unknown client or wrong secret")
-		return
-	}
-	switch gt {
-	case "urn:ietf:params:oauth:grant-type:device_code":
-		d := s.devices[f.Get("device_code")]
-		switch {
-		case d == nil || d.used || s.opts.ExpireDevice:
-			oauthError(w, 400, "expired_token", "unknown, used or expired device code")
-		case d.polls < s.opts.SlowDown:
-			d.polls++
-			oauthError(w, 400, "slow_down", "poll less often")
-		case !d.approved && !s.opts.AutoApprove:
-			d.polls++
-			oauthError(w, 400, "authorization_pending", "the user has not approved yet")
-		default:
-			d.used = true
-			s.issue(w, &grant{})
-		}
-	case "authorization_code":
-		c := s.codes[f.Get("code")]
-		sum := sha256.Sum256([]byte(f.Get("code_verifier")))
-		switch {
-		case c == nil || c.used:
-			oauthError(w, 400, "invalid_grant", "unknown or used code")
-		case c.redirect != f.Get("redirect_uri"):
-			oauthError(w, 400, "invalid_grant", "redirect_uri differs from the authorization request's")
-		case base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge:
-			oauthError(w, 400, "invalid_grant", "PKCE verification failed")
-		default:
-			c.used = true
-			s.issue(w, &grant{})
-		}
-	case "refresh_token":
-		rt := f.Get("refresh_token")
-		for _, g := range s.grants {
-			if g.refresh == rt && rt != "" {
-				if g.revoked {
-					break
-				}
-				if s.opts.Rotate {
-					g.refresh = random("rt-")
-				}
-				s.issueFor(w, g, true)
-				return
-			}
-		}
-		oauthError(w, 400, "invalid_grant", "the refresh token is invalid, expired or revoked")
-	case "client_credentials":
-		if s.opts.ClientSecret == "" || secret != s.opts.ClientSecret {
-			oauthError(w, 401, "invalid_client", "client_credentials needs the client secret")
-			return
-		}
-		g := &grant{access: map[string]bool{}}
-		s.grants = append(s.grants, g)
-		s.issueFor(w, g, false)
-	default:
-		oauthError(w, 400, "unsupported_grant_type", gt)
-	}
-}
-
-// issue starts a grant with a refresh token and answers with its tokens.
-func (s *Server) issue(w http.ResponseWriter, g *grant) {
-	g.refresh = random("rt-")
-	g.access = map[string]bool{}
-	s.grants = append(s.grants, g)
-	s.issueFor(w, g, true)
-}
-
-func (s *Server) issueFor(w http.ResponseWriter, g *grant, withRefresh bool) {
-	at := random("at-")
-	g.access[at] = true
-	s.issued = append(s.issued, at, g.refresh)
-	exp := s.opts.ExpiresIn
 	if exp <= 0 {
 		exp = 3600
 	}
-	resp := map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": exp}
-	if withRefresh {
-		resp["refresh_token"] = g.refresh
+	ctx := r.Context()
+	ar, err := s.oauth.NewAccessRequest(ctx, r, session())
+	if err != nil {
+		s.oauth.WriteAccessError(ctx, w, ar, err)
+		return
 	}
-	writeJSON(w, 200, resp)
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		for _, scope := range ar.GetRequestedScopes() {
+			ar.GrantScope(scope)
+		}
+	}
+	resp, err := s.oauth.NewAccessResponse(ctx, ar)
+	if err != nil {
+		s.oauth.WriteAccessError(ctx, w, ar, err)
+		return
+	}
+	resp.SetExpiresIn(time.Duration(exp) * time.Second)
+	s.mu.Lock()
+	s.issued = append(s.issued, resp.GetAccessToken())
+	if rt, _ := resp.GetExtra("refresh_token").(string); rt != "" {
+		s.issued = append(s.issued, rt)
+		s.refresh = append(s.refresh, rt)
+	}
+	if !ar.GetGrantTypes().ExactOne("refresh_token") { // a refresh keeps its grant's id
+		s.grants = append(s.grants, ar.GetID())
+	}
+	s.mu.Unlock()
+	s.oauth.WriteAccessResponse(ctx, w, ar, resp)
 }
