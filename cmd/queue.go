@@ -316,7 +316,7 @@ func (r *runner) drain(cfg *profiles.Config) {
 	if err != nil {
 		return
 	}
-	if n, err := sp.DueCount(); err != nil || n == 0 {
+	if due, err := sp.HasDue(); err != nil || !due {
 		return
 	}
 	exe, err := r.env.Executable()

@@ -191,8 +191,8 @@ func TestFlushDueAndBackoff(t *testing.T) {
 	if !slices.Equal(tried, want) {
 		t.Fatalf("due Flush tried %v, want %v", tried, want)
 	}
-	if n, err := s.DueCount(); n != 0 || err != nil {
-		t.Errorf("DueCount = %d, %v; want 0", n, err)
+	if due, err := s.HasDue(); due || err != nil {
+		t.Errorf("HasDue = %v, %v; want false", due, err)
 	}
 
 	// failing: attempts 1, next at +1m; later: at +4m.
@@ -211,8 +211,8 @@ func TestFlushDueAndBackoff(t *testing.T) {
 	}
 	for _, w := range wantTries {
 		c.Set(t0.Add(w.at))
-		if n, err := s.DueCount(); n != w.due || err != nil {
-			t.Errorf("at +%v: DueCount = %d, %v; want %d", w.at, n, err, w.due)
+		if due, err := s.HasDue(); due != (w.due > 0) || err != nil {
+			t.Errorf("at +%v: HasDue = %v, %v; want %v", w.at, due, err, w.due > 0)
 		}
 		tried = nil
 		s.Flush(t.Context(), FlushOptions{Due: true}, temp)
@@ -482,13 +482,53 @@ func TestEmptySpoolWritesNothing(t *testing.T) {
 	if entries, errs := s.List(); len(entries) != 0 || len(errs) != 0 {
 		t.Errorf("List = %v, %v", entries, errs)
 	}
-	if n, err := s.DueCount(); n != 0 || err != nil {
-		t.Errorf("DueCount = %d, %v", n, err)
+	if due, err := s.HasDue(); due || err != nil {
+		t.Errorf("HasDue = %v, %v", due, err)
 	}
 	if r := s.Flush(t.Context(), FlushOptions{Due: true, MaxAge: time.Hour}, deliverAll); len(r.Errors) != 0 || len(r.Results) != 0 {
 		t.Errorf("Flush = %+v", r)
 	}
 	if des, err := os.ReadDir(root); err != nil || len(des) != 0 {
 		t.Errorf("queue folder holds %v (%v), want nothing", des, err)
+	}
+}
+
+// An envelope's modification time is its entry's next attempt, after Put
+// and after a flush that puts it off, so HasDue reads no envelope of an
+// entry still waiting; one whose time has come it reads to be sure.
+func TestEnvelopeTimeIsNextAttempt(t *testing.T) {
+	c := newClock(t0)
+	s := newSpool(t, c)
+	id := put(t, s, Entry{Recipients: []string{"a@x.org"}, NextAttempt: t0.Add(time.Minute)}, "msg")
+	mtime := func() time.Time {
+		t.Helper()
+		fi, err := os.Stat(s.path(id, envExt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.ModTime().UTC()
+	}
+	if got := mtime(); !got.Equal(t0.Add(time.Minute)) {
+		t.Errorf("after Put: envelope time %v, want the next attempt %v", got, t0.Add(time.Minute))
+	}
+	if due, err := s.HasDue(); due || err != nil {
+		t.Errorf("HasDue before the next attempt = %v, %v", due, err)
+	}
+	c.Set(t0.Add(time.Minute))
+	if due, err := s.HasDue(); !due || err != nil {
+		t.Errorf("HasDue at the next attempt = %v, %v; want true", due, err)
+	}
+	s.Flush(t.Context(), FlushOptions{Due: true}, func(context.Context, Entry, io.ReaderAt, int64) Outcome {
+		return Outcome{Temporary: map[string]error{"a@x.org": errors.New("421 busy")}}
+	})
+	e := list(t, s)[0]
+	if got := mtime(); !got.Equal(e.NextAttempt.UTC()) || !e.NextAttempt.After(c.Now()) {
+		t.Errorf("after a deferral: envelope time %v, next attempt %v (now %v)", got, e.NextAttempt, c.Now())
+	}
+	// An envelope whose time has come but whose entry says otherwise (one
+	// copied in, or a file system that keeps no times) is read and believed.
+	os.Chtimes(s.path(id, envExt), t0, t0)
+	if due, err := s.HasDue(); due || err != nil {
+		t.Errorf("HasDue with a stale envelope time = %v, %v; want false", due, err)
 	}
 }

@@ -394,8 +394,20 @@ func (s *Spool) writeTemps(p *putEntry, e Entry, msg io.WriterTo) error {
 	if p.env, err = s.createTemp(); err != nil {
 		return err
 	}
-	_, err = p.env.Write(append(b, '\n'))
-	return err
+	if _, err = p.env.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	stampNextAttempt(p.env.Name(), e.NextAttempt)
+	return nil
+}
+
+// stampNextAttempt sets an envelope file's modification time to the entry's next attempt,
+// as Postfix's deferred queue does, so that HasDue learns it from the folder alone. A file
+// system that refuses leaves the time of writing, which only makes HasDue read the file.
+func stampNextAttempt(path string, next time.Time) {
+	if !next.IsZero() {
+		_ = os.Chtimes(path, next, next)
+	}
 }
 
 // createTemp creates an empty, locked temporary file (0600) in the user's folder.
@@ -444,6 +456,7 @@ func (s *Spool) writeEnvelope(dir, name string, env envelope) error {
 	defer f.Close()
 	_, err = f.Write(b)
 	if err == nil {
+		stampNextAttempt(f.Name(), env.NextAttempt)
 		err = f.Sync()
 	}
 	if err == nil {
@@ -749,25 +762,42 @@ func (s *Spool) remove(id string) error {
 	return syncDir(s.dir)
 }
 
-// DueCount returns the number of entries whose back-off has passed. It only reads the
-// envelopes, so a sending run can afford to ask after every successful delivery whether to
-// start a detached "queue flush --due".
-func (s *Spool) DueCount() (int, error) {
-	entries, errs := s.scan(false)
+// HasDue reports whether an entry is due for delivery. It reads only the envelopes whose
+// modification time says they may be (see stampNextAttempt), so a send that finds a long
+// queue waiting out its back-off stats each entry instead of reading it.
+func (s *Spool) HasDue() (bool, error) {
+	exists, err := s.checkDir()
+	if err != nil || !exists {
+		return false, err
+	}
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return false, fmt.Errorf("read queue folder: %w", err)
+	}
+	names := make(map[string]bool, len(des))
+	for _, de := range des {
+		names[de.Name()] = true
+	}
 	now := s.now()
-	n := 0
-	for _, e := range entries {
-		if !e.NextAttempt.After(now) {
-			n++
+	for _, de := range des {
+		name := de.Name()
+		id, ext := strings.TrimSuffix(name, filepath.Ext(name)), filepath.Ext(name)
+		if ext != envExt || !validID(id) || !names[id+msgExt] {
+			continue
+		}
+		info, err := de.Info()
+		if err != nil || info.ModTime().After(now) {
+			continue // removed meanwhile, or waiting
+		}
+		env, err := readEnvelope(filepath.Join(s.dir, name))
+		if err != nil {
+			continue // garbage is never due; List reports it
+		}
+		if !env.entry(id).NextAttempt.After(now) {
+			return true, nil
 		}
 	}
-	for _, err := range errs {
-		var bad *BadEntryError
-		if !errors.As(err, &bad) {
-			return n, err
-		}
-	}
-	return n, nil
+	return false, nil
 }
 
 func nonNil(err error) []error {

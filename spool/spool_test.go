@@ -393,8 +393,8 @@ func TestGarbageReportedNeverDeleted(t *testing.T) {
 			t.Errorf("%s after List and Flush: %q, %v; want it untouched", name, b, err)
 		}
 	}
-	if n, err := s.DueCount(); n != 0 || err != nil {
-		t.Errorf("DueCount = %d, %v; want 0, nil (garbage is no error here)", n, err)
+	if due, err := s.HasDue(); due || err != nil {
+		t.Errorf("HasDue = %v, %v; want false, nil (garbage is no error here)", due, err)
 	}
 
 	// The user can remove garbage by id.
