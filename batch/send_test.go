@@ -292,12 +292,30 @@ func TestLingering(t *testing.T) {
 	<-c.Done() // ends once the grace is over
 }
 
-// Through a real relay that pipelines, every row is decided once: a row
-// refused for a while mid-run gets all its attempts (the row held back
-// behind it is decided first), and the rest go out once each.
+// Through a real relay that pipelines, in plain text and over STARTTLS
+// with AUTH, every row is decided once: a row refused for a while mid-run
+// gets all its attempts (the row held back behind it is decided first),
+// and the rest go out once each.
 func TestSendPipelinedRelay(t *testing.T) {
-	srv := smtptest.Start(t, smtptest.Options{RcptReplies: map[string]smtptest.Reply{
-		"r7@x.test": {Code: 451, Enhanced: "4.2.0", Text: "try later"}}})
+	for _, secure := range []bool{false, true} {
+		t.Run(fmt.Sprintf("starttls=%v", secure), func(t *testing.T) { testSendPipelinedRelay(t, secure) })
+	}
+}
+
+func testSendPipelinedRelay(t *testing.T, secure bool) {
+	so := smtptest.Options{RcptReplies: map[string]smtptest.Reply{
+		"r7@x.test": {Code: 451, Enhanced: "4.2.0", Text: "try later"}}}
+	ro := delivery.RelayOptions{TLS: delivery.TLSNone, Timeout: 5 * time.Second}
+	if secure {
+		so.STARTTLS, so.Users = true, map[string]string{"alice": "s3cret"}
+		ro.TLS = delivery.TLSStartTLS
+		ro.Auth = delivery.Auth{Username: "alice", Secret: func(context.Context) (string, error) { return "s3cret", nil }}
+	}
+	srv := smtptest.Start(t, so)
+	ro.Host, ro.Port = srv.Host(), srv.Port()
+	if secure {
+		ro.TLSConfig = srv.ClientTLSConfig()
+	}
 	var csv strings.Builder
 	csv.WriteString("email\n")
 	for i := 1; i <= 20; i++ {
@@ -305,8 +323,7 @@ func TestSendPipelinedRelay(t *testing.T) {
 	}
 	const parallel = 2
 	f := newSendFixture(t, csv.String(), parallel)
-	pools, err := delivery.NewPools(delivery.Options{Relay: delivery.RelayOptions{Host: srv.Host(), Port: srv.Port(),
-		TLS: delivery.TLSNone, Timeout: 5 * time.Second}}, parallel)
+	pools, err := delivery.NewPools(delivery.Options{Relay: ro}, parallel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,6 +348,9 @@ func TestSendPipelinedRelay(t *testing.T) {
 	}
 	got := map[string]int{}
 	for _, m := range srv.Messages() {
+		if m.TLS != secure || (secure && m.AuthUser != "alice") {
+			t.Errorf("a message came with TLS %v, AUTH %q; want TLS %v", m.TLS, m.AuthUser, secure)
+		}
 		for _, r := range m.To {
 			got[r]++
 		}
