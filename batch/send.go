@@ -253,7 +253,7 @@ func Send(ctx context.Context, o SendOptions, d Deps) (Tally, error) {
 	// Through a relay, each worker holds one row back while it sends the
 	// next (see Work): two messages in flight, so the journal's window is
 	// one row smaller and a crash costs the same K.
-	_, pipelining := d.Pools[0].(*delivery.RelayPool)
+	_, pipelining := d.Pools[0].(delivery.Pipeliner)
 	if o.Journal != nil {
 		if pipelining {
 			o.Journal.SetWindow((WindowPerWorker - 1) * parallel)
@@ -482,13 +482,14 @@ func (s *sender) settle(ctx context.Context, w int, res *RowResult, first *deliv
 	return out
 }
 
-// Work is work through a pool that pipelines (a relay offering
-// PIPELINING): the row's message is handed to [delivery.RelayPool.Send],
-// which holds it back until the next row's envelope goes out behind its end
-// of data, so each row costs one round trip instead of two. It returns the
-// outcomes of the rows decided, this one or the one held before.
+// Work is work through a pool that pipelines (a [delivery.Pipeliner]: a
+// relay's, signed or not): the row's message is handed to its Send, which
+// holds it back until the next row's envelope goes out behind its end of
+// data (see [delivery.RelayPool.Send]), so each row costs one round trip
+// instead of two. It returns the outcomes of the rows decided, this one or
+// the one held before.
 func (s *sender) Work(ctx context.Context, w int, j Job) []Outcome {
-	rp, ok := s.d.Pools[w].(*delivery.RelayPool)
+	rp, ok := s.d.Pools[w].(delivery.Pipeliner)
 	if !ok {
 		return []Outcome{s.work(ctx, w, j)}
 	}
@@ -527,7 +528,7 @@ func (s *sender) Work(ctx context.Context, w int, j Job) []Outcome {
 
 // Flush decides the row worker w holds back, if any.
 func (s *sender) Flush(ctx context.Context, w int) []Outcome {
-	rp, ok := s.d.Pools[w].(*delivery.RelayPool)
+	rp, ok := s.d.Pools[w].(delivery.Pipeliner)
 	res := s.held[w]
 	if !ok || res == nil {
 		return nil

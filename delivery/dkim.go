@@ -122,18 +122,28 @@ type signing struct {
 }
 
 func (s *signing) Deliver(ctx context.Context, env message.Envelope, msg message.Message) (*Result, error) {
+	sm, res, err := s.sign(env, msg)
+	if err != nil {
+		return res, err
+	}
+	return s.next.Deliver(ctx, env, sm)
+}
+
+// sign returns msg behind its DKIM-Signature field, or the failure for
+// every recipient.
+func (s *signing) sign(env message.Envelope, msg message.Message) (message.Message, *Result, error) {
 	sm := &signedMessage{inner: msg, opts: s.opts}
 	if err := sm.sign(); err != nil {
 		var ie *message.InputError
 		if errors.As(err, &ie) {
-			return &Result{}, err
+			return nil, &Result{}, err
 		}
 		e := asError(err)
 		res := &Result{}
 		res.failAll(env.To, "", e)
-		return res, e
+		return nil, res, e
 	}
-	return s.next.Deliver(ctx, env, sm)
+	return sm, nil, nil
 }
 
 // signedMessage is a message preceded by its DKIM-Signature field,

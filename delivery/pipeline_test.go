@@ -2,9 +2,11 @@ package delivery
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
+	"mailout/internal/dnstest"
 	"mailout/message"
 )
 
@@ -144,5 +146,56 @@ func TestRelayPoolSendWithoutPipelining(t *testing.T) {
 	}
 	if _, ok := p.Flush(); ok {
 		t.Error("Flush found a message held without PIPELINING")
+	}
+}
+
+// Signed pools of a relay pipeline too: every message goes out behind a
+// DKIM-Signature that verifies, and one that cannot be signed is decided
+// after the message held back before it, so outcomes keep their order.
+func TestSignedRelayPoolPipelines(t *testing.T) {
+	key := edKey(t)
+	dns := dnstest.Start(t, `sel._domainkey.example.test. TXT "`+DKIMRecord(key)+`"`)
+	srv := startRawServer(t, false, "PIPELINING")
+	pools, err := NewPools(Options{Relay: RelayOptions{Host: "127.0.0.1", Port: srv.port(), TLS: TLSNone, Timeout: 5 * time.Second},
+		DKIM: &DKIMOptions{Domain: "example.test", Selector: "sel", Key: key}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := pools[0].(Pipeliner)
+	if !ok {
+		t.Fatalf("a signed relay pool (%T) does not pipeline", pools[0])
+	}
+	defer p.Close()
+	ctx := context.Background()
+	env := message.Envelope{From: "s@example.test", To: []string{"x@a.test"}}
+	if out := p.Send(ctx, env, composed(t, "one\n")); len(out) != 0 {
+		t.Fatalf("first Send: %+v, want it held", out)
+	}
+	out := p.Send(ctx, env, rawMessage("Subject: no From, so no signature\r\n\r\nx\r\n"))
+	if len(out) != 2 || out[0].Err != nil || KindOf(out[1].Err) != Data {
+		t.Fatalf("second Send: %+v, want the first accepted, then this one refused (kind Data)", out)
+	}
+	if out := p.Send(ctx, env, composed(t, "three\n")); len(out) != 0 {
+		t.Fatalf("third Send: %+v, want it held", out)
+	}
+	if out := p.Send(ctx, env, composed(t, "four\n")); len(out) != 1 || out[0].Err != nil {
+		t.Fatalf("fourth Send: %+v, want the third accepted", out)
+	}
+	if st, ok := p.Flush(); !ok || st.Err != nil {
+		t.Fatalf("Flush: %+v %v", st, ok)
+	}
+	msgs := srv.messages()
+	if len(msgs) != 3 {
+		t.Fatalf("the server got %d messages, want 3", len(msgs))
+	}
+	srv.mu.Lock()
+	ahead := slices.Clone(srv.ahead)
+	srv.mu.Unlock()
+	if !slices.Equal(ahead, []bool{false, true, false}) {
+		t.Errorf("next MAIL with each end of data: %v, want [false true false] (the third's went with the fourth's envelope)", ahead)
+	}
+	for _, m := range msgs {
+		// rawServer keeps the content as sent, dot-stuffed and all.
+		verify(t, dns, []byte(m))
 	}
 }

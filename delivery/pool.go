@@ -53,11 +53,48 @@ func NewPools(o Options, n int) ([]Pool, error) {
 	for i := range pools {
 		p := pool()
 		if o.DKIM != nil {
-			p = signedPool{Transport: Sign(p, *o.DKIM), Closer: p}
+			s := &signing{next: p, opts: *o.DKIM}
+			if rp, ok := p.(*RelayPool); ok {
+				p = signedRelayPool{RelayPool: rp, signing: s}
+			} else {
+				p = signedPool{Transport: s, Closer: p}
+			}
 		}
 		pools[i] = p
 	}
 	return pools, nil
+}
+
+// Pipeliner is a Pool that can hold a message back until the next one's
+// envelope goes out behind it: see [RelayPool.Send].
+type Pipeliner interface {
+	Pool
+	Send(ctx context.Context, env message.Envelope, msg message.Message) []Sent
+	Flush() (Sent, bool)
+}
+
+// signedRelayPool is a RelayPool that signs every message, pipelined or not.
+type signedRelayPool struct {
+	*RelayPool
+	signing *signing
+}
+
+func (p signedRelayPool) Deliver(ctx context.Context, env message.Envelope, msg message.Message) (*Result, error) {
+	return p.signing.Deliver(ctx, env, msg)
+}
+
+func (p signedRelayPool) Send(ctx context.Context, env message.Envelope, msg message.Message) []Sent {
+	sm, res, err := p.signing.sign(env, msg)
+	if err != nil {
+		// This message goes nowhere, so the one held back is decided
+		// first: the outcomes stay in the order of the messages.
+		var out []Sent
+		if st, ok := p.RelayPool.Flush(); ok {
+			out = append(out, st)
+		}
+		return append(out, Sent{res, err})
+	}
+	return p.RelayPool.Send(ctx, env, sm)
 }
 
 // sharedPool is a transport every worker shares, with nothing to close.
