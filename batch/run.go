@@ -63,30 +63,30 @@ type Options struct {
 // worker runs jobs for [runWorkers]; worker w is only ever called from one
 // goroutine.
 type worker interface {
-	// Work runs j on worker w and returns the outcomes it decided: j's
-	// own, or, for a worker that holds jobs back to overlap each with the
-	// next (SMTP pipelining), those of the jobs it took before. Each
-	// outcome names its job by Row. Every job gets exactly one outcome,
-	// from Work or from Flush.
-	Work(ctx context.Context, w int, j Job) []Outcome
+	// Work runs j on worker w and hands each outcome it decides to emit
+	// as soon as it is decided: j's own, or, for a worker that holds jobs
+	// back to overlap each with the next (SMTP pipelining), those of the
+	// jobs it took before. Each outcome names its job by Row. Every job
+	// gets exactly one outcome, from Work or from Flush.
+	Work(ctx context.Context, w int, j Job, emit func(Outcome))
 	// Flush decides every job worker w holds back. runWorkers calls it
 	// whenever no job is waiting for the worker, so a held job never
 	// waits for a row that is not there yet.
-	Flush(ctx context.Context, w int) []Outcome
+	Flush(ctx context.Context, w int, emit func(Outcome))
 }
 
 // funcWorker is a worker that holds nothing back.
 type funcWorker func(ctx context.Context, w int, j Job) Outcome
 
-func (f funcWorker) Work(ctx context.Context, w int, j Job) []Outcome {
+func (f funcWorker) Work(ctx context.Context, w int, j Job, emit func(Outcome)) {
 	out := f(ctx, w, j)
 	if out.Row == 0 {
 		out.Row = j.Row.Num
 	}
-	return []Outcome{out}
+	emit(out)
 }
 
-func (funcWorker) Flush(context.Context, int) []Outcome { return nil }
+func (funcWorker) Flush(context.Context, int, func(Outcome)) {}
 
 // PanicError is the error of the outcome of a job whose work panicked. Such an
 // outcome is failed and fatal.
@@ -256,29 +256,41 @@ func runWorker(ctx context.Context, w int, wk worker, jobCh <-chan Job, results 
 	// it, and perhaps stopped and dropped the queued jobs, before this
 	// worker takes the next.
 	ack := make(chan struct{}, 1)
-	emit := func(outs []Outcome) {
-		for _, out := range outs {
-			i := slices.IndexFunc(open, func(j Job) bool { return j.Row.Num == out.Row })
-			switch {
-			case i < 0 && len(open) == 1:
-				i = 0 // a worker holding nothing back may renumber its row
-			case i < 0:
-				continue // not a job of this worker's: nothing waits for it
-			}
-			j := open[i]
-			open = slices.Delete(open, i, i+1)
-			if out.Key == "" {
-				out.Key = j.Key
-			}
-			out.line = j.Row.Line
-			if ahead && out.Status == StatusFailed {
-				out.ack = ack
-				results <- out
-				<-ack
-				continue
-			}
-			results <- out
+	emit := func(out Outcome) {
+		i := slices.IndexFunc(open, func(j Job) bool { return j.Row.Num == out.Row })
+		switch {
+		case i < 0 && len(open) == 1:
+			i = 0 // a worker holding nothing back may renumber its row
+		case i < 0:
+			return // not a job of this worker's: nothing waits for it
 		}
+		j := open[i]
+		open = slices.Delete(open, i, i+1)
+		if out.Key == "" {
+			out.Key = j.Key
+		}
+		out.line = j.Row.Line
+		if ahead && out.Status == StatusFailed {
+			out.ack = ack
+			results <- out
+			<-ack
+			return
+		}
+		results <- out
+	}
+	// guarded calls f, turning a panic into a fatal outcome for every job
+	// still open, so that the outcomes of the other workers still reach
+	// the journal.
+	guarded := func(f func()) {
+		defer func() {
+			if p := recover(); p != nil {
+				err := &PanicError{Value: p, Stack: debug.Stack()}
+				for _, j := range slices.Clone(open) {
+					emit(Outcome{Row: j.Row.Num, Status: StatusFailed, Err: err, Fatal: true})
+				}
+			}
+		}()
+		f()
 	}
 	for {
 		var (
@@ -289,8 +301,10 @@ func runWorker(ctx context.Context, w int, wk worker, jobCh <-chan Job, results 
 			select {
 			case j, ok = <-jobCh:
 			default:
-				emit(guard(open, func() []Outcome { return wk.Flush(ctx, w) }))
-				emit(unanswered(open))
+				guarded(func() { wk.Flush(ctx, w, emit) })
+				for _, out := range unanswered(open) {
+					emit(out)
+				}
 				continue
 			}
 		} else {
@@ -300,23 +314,8 @@ func runWorker(ctx context.Context, w int, wk worker, jobCh <-chan Job, results 
 			return
 		}
 		open = append(open, j)
-		emit(guard(open, func() []Outcome { return wk.Work(ctx, w, j) }))
+		guarded(func() { wk.Work(ctx, w, j, emit) })
 	}
-}
-
-// guard calls f, turning a panic into a fatal outcome for every open job,
-// so that the outcomes of the other workers still reach the journal.
-func guard(open []Job, f func() []Outcome) (outs []Outcome) {
-	defer func() {
-		if p := recover(); p != nil {
-			err := &PanicError{Value: p, Stack: debug.Stack()}
-			outs = outs[:0]
-			for _, j := range open {
-				outs = append(outs, Outcome{Row: j.Row.Num, Status: StatusFailed, Err: err, Fatal: true})
-			}
-		}
-	}()
-	return f()
 }
 
 // unanswered fails the jobs a Flush left without an outcome, which would

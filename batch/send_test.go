@@ -369,3 +369,43 @@ func testSendPipelinedRelay(t *testing.T, secure bool) {
 		t.Errorf("r7 was tried %d times, want %d", n, DefaultAttempts)
 	}
 }
+
+// A row accepted by the server reaches the journal and the report at once,
+// not after the retries of the row pipelined behind it, whose back-off
+// can last minutes.
+func TestSendDecidedRowNotHeldByRetries(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{RcptReplies: map[string]smtptest.Reply{
+		"r2@x.test": {Code: 451, Enhanced: "4.2.0", Text: "try later"}}})
+	f := newSendFixture(t, "email\nr1@x.test\nr2@x.test\n", 1)
+	pools, err := delivery.NewPools(delivery.Options{Relay: delivery.RelayOptions{Host: srv.Host(), Port: srv.Port(),
+		TLS: delivery.TLSNone, Timeout: 5 * time.Second}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pools[0].Close()
+	f.d.Pools = []delivery.Transport{pools[0]}
+	seen := make(chan int, 4)
+	f.d.Row = func(r RowResult, _ Tally) { seen <- r.Row }
+	o := f.options(1)
+	var slept bool
+	o.Sleep = func(ctx context.Context, _ time.Duration) error {
+		if slept {
+			return nil
+		}
+		slept = true
+		// Row 2 waits to retry: row 1 must be done by now.
+		select {
+		case row := <-seen:
+			if row != 1 {
+				t.Errorf("row %d was done first, want 1", row)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("row 1 was not done while row 2 waited to retry")
+		}
+		return nil
+	}
+	tally, err := Send(context.Background(), o, f.d)
+	if err != nil || tally.Sent != 1 || tally.Failed != 1 {
+		t.Errorf("tally %+v, err %v; want 1 sent, 1 failed", tally, err)
+	}
+}
