@@ -18,7 +18,7 @@
 #   BATCH_ROWS      batch rows sent to the sink (5000; quick 500)
 #   BATCH_BIG_ROWS  batch rows sent with --parallel 8, for memory (100000; quick 5000)
 #   BATCH_DRY_ROWS  batch rows for the --dry-run memory check (100000; quick 5000)
-#   BATCH_RUNS      batch rounds per tool (3; quick 1)
+#   BATCH_RUNS      batch rounds per tool (7; quick 1)
 #   WARMUP          hyperfine warm-up runs (20; quick 3)
 #   API_ROWS        batch rows sent through the fake Mailgun API (2000; quick 200)
 #
@@ -54,7 +54,7 @@ BIG_RUNS=${BIG_RUNS:-$(pick 1 3)}
 BATCH_ROWS=${BATCH_ROWS:-$(pick 500 5000)}
 BATCH_BIG_ROWS=${BATCH_BIG_ROWS:-$(pick 5000 100000)}
 BATCH_DRY_ROWS=${BATCH_DRY_ROWS:-$(pick 5000 100000)}
-BATCH_RUNS=${BATCH_RUNS:-$(pick 1 3)}
+BATCH_RUNS=${BATCH_RUNS:-$(pick 1 7)}
 WARMUP=${WARMUP:-$(pick 3 20)}
 API_ROWS=${API_ROWS:-$(pick 200 2000)}
 
