@@ -10,12 +10,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"mailout/internal/text"
 	"mailout/profiles"
+	"mailout/spool"
 )
 
 // Version is set at build time with -ldflags "-X mailout/cmd.Version=...".
@@ -31,6 +33,11 @@ type runner struct {
 	cfg      *profiles.Config
 	cfgErr   error
 	cfgDone  bool
+
+	// spools are the queues opened so far, by folder: a batch's workers
+	// queue through one Spool, whose Puts then share their fsyncs.
+	spoolMu sync.Mutex
+	spools  map[string]*spool.Spool
 }
 
 // Main runs mailout with argv and returns the exit status.

@@ -57,10 +57,20 @@ func (r *runner) queueDir(cfg *profiles.Config) string {
 }
 
 func (r *runner) openSpool(cfg *profiles.Config) (*spool.Spool, error) {
-	sp, err := spool.Open(r.queueDir(cfg), r.env.UID, r.env.Now)
+	dir := r.queueDir(cfg)
+	r.spoolMu.Lock()
+	defer r.spoolMu.Unlock()
+	if sp := r.spools[dir]; sp != nil {
+		return sp, nil
+	}
+	sp, err := spool.Open(dir, r.env.UID, r.env.Now)
 	if err != nil {
 		return nil, withCode(exitIOErr, fmt.Errorf("open queue: %w", err))
 	}
+	if r.spools == nil {
+		r.spools = map[string]*spool.Spool{}
+	}
+	r.spools[dir] = sp
 	return sp, nil
 }
 

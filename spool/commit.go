@@ -41,9 +41,8 @@ import (
 // first. While the leader works, every message file is still locked by its Put, so a
 // concurrent flush skips an entry that might yet be removed.
 
-// folder is what the Spools of one user's folder share within a process: cmd opens a
-// Spool for every message it queues, so a group commit per Spool would never group
-// anything.
+// folder is a Spool's group commit: the Puts of one Spool share it, so a caller that queues
+// from several goroutines (a batch's workers) opens one Spool for all of them.
 type folder struct {
 	// made says that ensureDir created the folder or found it: later calls only check
 	// it (one lstat), and make it again should it have gone.
@@ -60,16 +59,10 @@ type folder struct {
 	hook func(op, path string) error
 }
 
-var folders sync.Map // user folder path -> *folder
-
-func folderFor(dir string) *folder {
-	if f, ok := folders.Load(dir); ok {
-		return f.(*folder)
-	}
+func newFolder() *folder {
 	f := &folder{}
 	f.cond.L = &f.mu
-	actual, _ := folders.LoadOrStore(dir, f)
-	return actual.(*folder)
+	return f
 }
 
 // putEntry is a Put on its way into its folder: both files written to temporary names and

@@ -116,7 +116,7 @@ func TestConcurrentPutsAllDurableAndListed(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				s := shared
-				if i%2 == 0 { // as cmd does: a Spool for every message
+				if i%2 == 0 { // Spools of their own: each commits alone
 					s = openSpool(t, root, newClock(t0))
 				}
 				body := fmt.Sprintf("Subject: %d-%d\r\n\r\n%s\r\n", w, i, strings.Repeat("x", w*i))

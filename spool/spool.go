@@ -193,7 +193,7 @@ type Spool struct {
 	dir  string // queue_dir/<uid>
 	uid  int
 	now  func() time.Time
-	f    *folder // shared by the Spools of dir in this process (commit.go)
+	f    *folder // its Puts' group commit (commit.go)
 }
 
 const (
@@ -230,7 +230,7 @@ func Open(queueDir string, uid int, now func() time.Time) (*Spool, error) {
 		return nil, errors.New("spool: empty queue folder name")
 	}
 	s := &Spool{root: queueDir, dir: filepath.Join(queueDir, strconv.Itoa(uid)), uid: uid, now: now}
-	s.f = folderFor(s.dir)
+	s.f = newFolder()
 	fi, err := os.Stat(queueDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(queueDir, rootDirMode); err != nil {
