@@ -247,6 +247,11 @@ type Sent struct {
 	Err    error
 }
 
+// relaySent is a conn's outcome as a relay's Sent.
+func (s *sent) relaySent() Sent {
+	return Sent{&Result{Transport: string(TransportSMTP), Recipients: s.rs}, s.err}
+}
+
 // Send delivers msg like Deliver, except that through a server that offers
 // PIPELINING it returns once the message is written, its reply unread: the
 // next Send writes its envelope behind this message's end of data, in the
@@ -267,7 +272,7 @@ func (p *RelayPool) Send(ctx context.Context, env message.Envelope, msg message.
 	var out []Sent
 	prev, cur := p.s.cn.sendAhead(env, msg)
 	if prev != nil {
-		out = append(out, Sent{&Result{Transport: string(TransportSMTP), Recipients: prev.rs}, prev.err})
+		out = append(out, prev.relaySent())
 	}
 	if p.s.Broken() {
 		p.Close()
@@ -279,7 +284,7 @@ func (p *RelayPool) Send(ctx context.Context, env message.Envelope, msg message.
 	}
 	p.lastUsed = p.now()
 	if cur != nil {
-		out = append(out, Sent{&Result{Transport: string(TransportSMTP), Recipients: cur.rs}, cur.err})
+		out = append(out, cur.relaySent())
 	}
 	return out
 }
@@ -295,7 +300,7 @@ func (p *RelayPool) Flush() (_ Sent, ok bool) {
 		p.Close()
 	}
 	p.lastUsed = p.now()
-	return Sent{&Result{Transport: string(TransportSMTP), Recipients: r.rs}, r.err}, true
+	return r.relaySent(), true
 }
 
 // Close ends the kept session, if any.

@@ -546,6 +546,7 @@ func (cn *conn) pipelinedEnvelope(env message.Envelope, res *Result, errs *[]err
 	}
 	accepted, w, fatal := cn.readEnvelope(env, res, errs)
 	if w == nil {
+		// A nil *dotWriter in the interface would not compare to nil.
 		return accepted, nil, fatal
 	}
 	return accepted, w, fatal
